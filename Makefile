@@ -1,0 +1,39 @@
+# The two commands of the README, each doing its own set-up on a fresh machine.
+#   make lab     open the course in JupyterLab (replay mode: no key, no network)
+#   make test    run every notebook (nbval) and every unit test
+# and, for maintainers:
+#   make record  re-record every cassette from the real APIs (keys in .env), then re-run the notebooks
+#   make cassettes   re-render the authored cassettes from tools/specs/
+#   make bench   run the benchmarks
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+.PHONY: install lab test record cassettes bench doctor
+install: $(BIN)/.installed
+
+lab: $(BIN)/.installed
+	LESSON_MODE=$${LESSON_MODE:-replay} $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) notebooks/
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+record: $(BIN)/.installed
+	LESSON_MODE=record $(BIN)/python tools/record_all.py $(NOTEBOOKS)
+
+cassettes: $(BIN)/.installed
+	$(BIN)/python tools/render_cassettes.py
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py
+
+doctor: $(BIN)/.installed
+	$(BIN)/python -m lessonlib doctor

@@ -1,0 +1,303 @@
+"""Cassette files: load, match, scrub and save recorded HTTP interactions.
+
+A cassette is vcrpy's YAML layout (``interactions: [{request, response}]``) plus a few extra keys
+that vcrpy ignores and our replay server reads:
+
+- top level ``provenance``: ``{kind: authored | recorded, ...}`` — where the answers come from;
+- top level ``pacing: required``: replay this cassette's timing even when ``LESSON_REPLAY_SPEED=0``
+  (for lessons about time: streaming, timeouts, async);
+- ``response.latency``: seconds before the status line, scaled by ``LESSON_REPLAY_SPEED``;
+- ``response.delay``: seconds before the status line, never scaled (to provoke a real timeout);
+- ``response.event_times``: for a ``text/event-stream`` body, the time of each SSE event in
+  seconds after the request arrived, scaled by ``LESSON_REPLAY_SPEED``.
+
+Taught in: 01_setup (what replay does). Everything here is plumbing, not lesson.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+__all__ = [
+    "Cassette",
+    "CassetteError",
+    "Interaction",
+    "SCRUBBED_HEADERS",
+    "canonical_body",
+    "describe_difference",
+    "scrub_text",
+]
+
+# Headers that identify an account or carry a credential. Never written to disk.
+SCRUBBED_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "set-cookie",
+        "openai-organization",
+        "openai-project",
+        "anthropic-organization-id",
+    }
+)
+# Request headers worth keeping in a cassette (the rest are SDK telemetry that changes every release).
+KEPT_REQUEST_HEADERS = ("content-type", "anthropic-version", "anthropic-beta", "openai-beta")
+# Response headers that describe the transport, not the answer; replay recomputes them.
+TRANSPORT_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"})
+
+_KEY_PATTERNS = re.compile(r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,})")
+
+
+class CassetteError(Exception):
+    """A cassette file is missing, unreadable or not shaped like a cassette."""
+
+
+def scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Replace every known secret and anything shaped like an API key with ``REDACTED``."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "REDACTED")
+    return _KEY_PATTERNS.sub("REDACTED", text)
+
+
+def canonical_body(body: str | bytes | None) -> Any:
+    """The part of a request body that matching compares: parsed JSON, or the raw text."""
+    if body is None or body == b"" or body == "":
+        return None
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def _fmt(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Leaf-level differences between two JSON values, as (path, recorded, sent)."""
+    if isinstance(recorded, dict) and isinstance(sent, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key in list(recorded) + [k for k in sent if k not in recorded]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in sent:
+                out.append((sub, recorded[key], "<missing>"))
+            elif key not in recorded:
+                out.append((sub, "<missing>", sent[key]))
+            else:
+                out.extend(_differences(recorded[key], sent[key], sub))
+        return out
+    if isinstance(recorded, list) and isinstance(sent, list):
+        out = []
+        for i in range(max(len(recorded), len(sent))):
+            sub = f"{path}[{i}]"
+            if i >= len(sent):
+                out.append((sub, recorded[i], "<missing>"))
+            elif i >= len(recorded):
+                out.append((sub, "<missing>", sent[i]))
+            else:
+                out.extend(_differences(recorded[i], sent[i], sub))
+        return out
+    return [] if recorded == sent else [(path or "body", recorded, sent)]
+
+
+def describe_difference(recorded: Any, sent: Any, limit: int = 3) -> tuple[int, str]:
+    """How far apart two request bodies are, and a few lines saying where."""
+    diffs = _differences(recorded, sent)
+    lines = []
+    for where, rec, got in diffs[:limit]:
+        lines.append(f"  at {where}:\n    recorded: {_fmt(rec)}\n    sent:     {_fmt(got)}")
+    if len(diffs) > limit:
+        lines.append(f"  (and {len(diffs) - limit} more differences)")
+    return len(diffs), "\n".join(lines)
+
+
+@dataclass
+class Interaction:
+    """One recorded request and its response, as stored in the YAML file."""
+
+    index: int
+    method: str
+    path: str  # path plus query, e.g. /v1/chat/completions or /v1/messages?beta=true
+    body: Any  # canonical request body
+    raw: dict[str, Any]  # the YAML mapping as loaded (request + response)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.method, self.path, json.dumps(self.body, sort_keys=True))
+
+    @property
+    def response(self) -> dict[str, Any]:
+        return self.raw["response"]
+
+
+def _path_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _header_list(headers: dict[str, Any] | None) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in (headers or {}).items():
+        values = value if isinstance(value, list) else [value]
+        out[str(name)] = [str(v) for v in values]
+    return out
+
+
+@dataclass
+class Cassette:
+    """The interactions of one notebook, and the bookkeeping of which ones were played."""
+
+    path: Path
+    interactions: list[Interaction] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    pacing_required: bool = False
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "Cassette":
+        path = Path(path)
+        if not path.exists():
+            raise CassetteError(
+                f"cassette {path} does not exist. Restore it with `git checkout -- {path.name}` "
+                "in notebooks/cassettes, or record it with LESSON_MODE=record and API keys in .env."
+            )
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise CassetteError(
+                f"cassette {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}. "
+                "Restore it with git, or re-record it."
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+            raise CassetteError(
+                f"cassette {path} has no `interactions:` list, so it is not a cassette. Restore it with git."
+            )
+        cassette = cls(path=path, provenance=data.get("provenance") or {})
+        cassette.pacing_required = data.get("pacing") == "required"
+        for i, item in enumerate(data["interactions"]):
+            try:
+                req, resp = item["request"], item["response"]
+                method = str(req["method"]).upper()
+                target = _path_of(str(req["uri"]))
+                int(resp["status"]["code"])
+                resp.setdefault("body", {}).setdefault("string", "")
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CassetteError(
+                    f"cassette {path}, interaction #{i} is missing {exc} (each needs request.method, "
+                    "request.uri and response.status.code). Restore the file with git, or re-record it."
+                ) from None
+            cassette.interactions.append(
+                Interaction(index=i, method=method, path=target, body=canonical_body(req.get("body")), raw=item)
+            )
+        return cassette
+
+    # ---- writing (record mode) -------------------------------------------------------------
+
+    def to_yaml(self) -> str:
+        data: dict[str, Any] = {"provenance": self.provenance}
+        if self.pacing_required:
+            data["pacing"] = "required"
+        data["interactions"] = [i.raw for i in self.interactions]
+        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write atomically: a temporary file in the same folder, then a rename over the target."""
+        target = Path(path or self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.to_yaml())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def add(
+        self,
+        *,
+        method: str,
+        uri: str,
+        request_headers: dict[str, str],
+        request_body: bytes,
+        status: int,
+        reason: str,
+        response_headers: list[tuple[str, str]],
+        response_body: bytes,
+        event_times: list[float] | None,
+        latency: float,
+        secrets: tuple[str, ...] = (),
+    ) -> Interaction:
+        """Append one live interaction, scrubbed, with bodies stored readably."""
+        body_text = scrub_text(request_body.decode("utf-8", "replace"), secrets)
+        parsed = canonical_body(body_text)
+        stored_request_body = (
+            json.dumps(parsed, indent=2, ensure_ascii=False) if isinstance(parsed, (dict, list)) else body_text
+        )
+        kept_req = {
+            name.lower(): [value]
+            for name, value in request_headers.items()
+            if name.lower() in KEPT_REQUEST_HEADERS
+        }
+        resp_headers: dict[str, list[str]] = {}
+        for name, value in response_headers:
+            low = name.lower()
+            if low in SCRUBBED_HEADERS or low in TRANSPORT_HEADERS:
+                continue
+            resp_headers.setdefault(low, []).append(scrub_text(value, secrets))
+        response: dict[str, Any] = {
+            "status": {"code": status, "message": reason},
+            "headers": resp_headers,
+            "body": {"string": scrub_text(response_body.decode("utf-8", "replace"), secrets)},
+            "latency": round(latency, 3),
+        }
+        if event_times is not None:
+            response["event_times"] = [round(t, 3) for t in event_times]
+        raw = {
+            "request": {"method": method, "uri": uri, "body": stored_request_body, "headers": kept_req},
+            "response": response,
+        }
+        item = Interaction(index=len(self.interactions), method=method, path=_path_of(uri), body=parsed, raw=raw)
+        self.interactions.append(item)
+        return item
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as YAML block literals, so bodies and SSE streams stay readable."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # PyYAML falls back to a quoted style by itself where a block literal cannot hold the text.
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def response_headers(interaction: Interaction) -> list[tuple[str, str]]:
+    """The stored response headers as (name, value) pairs, transport headers dropped."""
+    pairs = []
+    for name, values in _header_list(interaction.response.get("headers")).items():
+        if name.lower() in TRANSPORT_HEADERS:
+            continue
+        pairs.extend((name, v) for v in values)
+    return pairs

@@ -1,0 +1,51 @@
+"""Checks for the exercises of 01_setup."""
+
+from __future__ import annotations
+
+from lessonlib.exercises import NotYet, exercise
+
+_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+
+
+@exercise(
+    "01.1",
+    title="which keys are set",
+    hint="Loop over the two names and use env.get(name) — a missing name gives None, an empty value gives ''; "
+    "bool() of either is False. Build {name: bool(env.get(name)) for name in (...)}.",
+)
+def _key_status(fn):
+    secret = "sk-proj-" + "x" * 40
+    cases = [
+        ({"OPENAI_API_KEY": secret}, {"OPENAI_API_KEY": True, "ANTHROPIC_API_KEY": False}),
+        ({"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "sk-ant-" + "y" * 40}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": True}),
+        ({}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": False}),
+    ]
+    for env, expected in cases:
+        got = fn(dict(env))
+        if not isinstance(got, dict):
+            raise NotYet(f"return a dict of two booleans; you returned {type(got).__name__}.")
+        if secret in repr(got) or any(isinstance(v, str) for v in got.values()):
+            raise NotYet("your dict contains the key itself: return True/False, never the value.")
+        if set(got) != set(_KEYS):
+            raise NotYet(f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(got)}.")
+        if got != expected:
+            raise NotYet(f"for env with {sorted(k for k, v in env.items())} you returned {got}; an empty value counts as not set.")
+    return "and no key value ever left the function."
+
+
+@exercise(
+    "01.2",
+    title="point a client at a server",
+    hint="OpenAI(base_url=base_url, api_key='not-needed') — constructor arguments win over environment variables.",
+)
+def _make_client(fn):
+    import openai
+
+    client = fn("http://127.0.0.1:11434/v1")
+    if not isinstance(client, openai.OpenAI):
+        raise NotYet(f"return an openai.OpenAI client; you returned {type(client).__name__}.")
+    if str(client.base_url).rstrip("/") != "http://127.0.0.1:11434/v1":
+        raise NotYet(f"the client sends requests to {client.base_url}; pass base_url= to OpenAI(...).")
+    if client.api_key != "not-needed":
+        raise NotYet("pass api_key='not-needed' so the client does not read (or need) OPENAI_API_KEY.")
+    return "that is all a local OpenAI-compatible server needs."

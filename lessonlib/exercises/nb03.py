@@ -1,0 +1,202 @@
+"""Checks for the exercises of notebooks/03_anthropic_messages.ipynb.
+
+The test data are built from the anthropic SDK's own types (``TextBlock``, ``ToolUseBlock``,
+``ThinkingBlock``, ``Usage``), shaped like what ``client.messages.create`` returns.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from anthropic.types import CacheCreation, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+
+from lessonlib.exercises import NotYet, exercise
+
+# ---- 03.1 --------------------------------------------------------------------------------------
+
+# A reply with extended thinking and two tool calls: the text is one block among four.
+TOOL_TURN = [
+    ThinkingBlock(
+        type="thinking",
+        thinking="The user asked about Tokyo and Osaka. I'll call get_weather once for each city.",
+        signature="EqQBCkYIBxgCKkBkZjE1YjNhN2RjMWE0ZTk2OGFhYzQ1ZWI1ZjU2NzFk",
+    ),
+    TextBlock(type="text", text="I'll look up the current weather in both cities."),
+    ToolUseBlock(type="tool_use", id="toolu_01QmV8c2kXfRzJ4nWb7TtY3e", name="get_weather", input={"city": "Tokyo"}),
+    ToolUseBlock(type="tool_use", id="toolu_01Hd3LpZ9sKqA6uEv2NcGx8r", name="get_weather", input={"city": "Osaka"}),
+]
+# One answer split over several text blocks (as happens with citations): the pieces join with "".
+SPLIT_TEXT = [
+    TextBlock(type="text", text="A 404 means "),
+    TextBlock(type="text", text="the server could not find the resource you asked for"),
+    TextBlock(type="text", text=", so check the URL before you retry."),
+]
+
+
+def _copy(blocks: list[Any]) -> list[Any]:
+    """A fresh copy for each call, so an answer that edits its input cannot spoil later checks."""
+    return [block.model_copy(deep=True) for block in blocks]
+
+
+@exercise(
+    "03.1",
+    title="All the text of a reply",
+    hint=(
+        "Loop over the blocks, keep only those whose block.type == 'text', and return "
+        "''.join(block.text for ...). Other blocks (thinking, tool_use) have no .text attribute."
+    ),
+)
+def _check_all_text(fn: Any) -> str:
+    try:
+        got = fn(_copy(TOOL_TURN))
+    except AttributeError as exc:
+        raise NotYet(
+            f"your function raised AttributeError ({exc}): a thinking or tool_use block has no .text. "
+            "Look at block.type before you read block.text."
+        ) from None
+    if got is None:
+        raise NotYet("your function returned None: return one string (the joined text).")
+    if not isinstance(got, str):
+        raise NotYet(f"return one string, not a {type(got).__name__}: join the pieces with ''.join(...).")
+    if "call get_weather" in got:
+        raise NotYet("the thinking block's text ended up in your answer: keep only blocks with type 'text'.")
+    if "get_weather" in got or "Tokyo" in got:
+        raise NotYet("tool_use content ended up in your answer: keep only blocks with type 'text'.")
+    expected = "I'll look up the current weather in both cities."
+    if got.strip() != expected:
+        raise NotYet(f"for a thinking + text + 2 tool_use reply, expected {expected!r}, got {got!r}.")
+    got = fn(_copy(SPLIT_TEXT))
+    expected = "".join(b.text for b in SPLIT_TEXT)
+    if got != expected:
+        if isinstance(got, str) and got.replace("\n", "").replace(" ", "") == expected.replace(" ", ""):
+            raise NotYet("the text blocks are consecutive pieces of one answer: join them with '' (no separator).")
+        raise NotYet(f"for three text blocks, expected {expected!r}, got {got!r}.")
+    if fn([]) != "":
+        raise NotYet("an empty content list should give an empty string ''.")
+    return "that works on any reply: text, thinking and tool_use blocks alike."
+
+
+# ---- 03.2 --------------------------------------------------------------------------------------
+
+HTTP_CHAT = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Explain HTTP status codes in three sentences."},
+]
+TUTOR_CHAT = [
+    {"role": "system", "content": "You are a patient Python tutor. Answer in short steps."},
+    {"role": "user", "content": "What does enumerate() do?"},
+    {"role": "assistant", "content": "It pairs each item of an iterable with its index: (0, a), (1, b), ..."},
+    {"role": "user", "content": "Can it start counting at 1?"},
+]
+# Newer OpenAI models call the same instructions "developer"; some apps send two of them.
+DEVELOPER_CHAT = [
+    {"role": "developer", "content": "You are a patient Python tutor."},
+    {"role": "system", "content": "Answer in short steps."},
+    {"role": "user", "content": "What is a list comprehension?"},
+]
+
+
+def _pair(fn: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+    given = copy.deepcopy(messages)  # the learner's function gets a copy, so the test data stay intact
+    out = fn(given)
+    if given != messages:
+        raise NotYet("your function changed the list it was given: build a new list instead of removing items.")
+    if out is None:
+        raise NotYet("your function returned None: return a pair (system, messages).")
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise NotYet(f"return a pair (system, messages), not a {type(out).__name__}.")
+    system, rest = out
+    if not isinstance(rest, list):
+        raise NotYet(f"the second item should be a list of messages, not a {type(rest).__name__}.")
+    return system, rest
+
+
+@exercise(
+    "03.2",
+    title="OpenAI messages to Anthropic's (system, messages)",
+    hint=(
+        "Collect the content of every message whose role is 'system' or 'developer'; join those texts "
+        "with '\\n\\n' (None if there were none). The messages list is every other message, in order. "
+        "Build new lists; don't pop() from the one you were given."
+    ),
+)
+def _check_split_system(fn: Any) -> str:
+    system, rest = _pair(fn, HTTP_CHAT)
+    if any(m.get("role") == "system" for m in rest):
+        raise NotYet("a system message is still in the messages list: move its text into the first item of the pair.")
+    if system != "You are a helpful assistant.":
+        raise NotYet(f"the system text should be the system message's content, 'You are a helpful assistant.', not {system!r}.")
+    if rest != HTTP_CHAT[1:]:
+        raise NotYet(f"the messages should be just the user turn, {HTTP_CHAT[1:]!r}; got {rest!r}.")
+    system, rest = _pair(fn, TUTOR_CHAT)
+    if rest != TUTOR_CHAT[1:]:
+        raise NotYet("for a multi-turn chat, keep every user and assistant turn, in their original order.")
+    system, rest = _pair(fn, DEVELOPER_CHAT)
+    if any(m.get("role") == "system" for m in rest):
+        raise NotYet("with two instruction messages, one is still in the messages list: collect every system message.")
+    if any(m.get("role") == "developer" for m in rest):
+        raise NotYet("newer OpenAI models use role 'developer' for the same instructions: treat it like 'system'.")
+    expected = "You are a patient Python tutor.\n\nAnswer in short steps."
+    if system != expected:
+        raise NotYet(f"with two instruction messages, join their texts with a blank line: expected {expected!r}, got {system!r}.")
+    system, rest = _pair(fn, HTTP_CHAT[1:])
+    if system is not None:
+        raise NotYet(f"with no system message, return None as the system text (so you can leave system= out), not {system!r}.")
+    return "pass the pair on as client.messages.create(system=system, messages=messages, ...)."
+
+
+# ---- 03.3 --------------------------------------------------------------------------------------
+
+_NO_CACHE = CacheCreation(ephemeral_5m_input_tokens=0, ephemeral_1h_input_tokens=0)
+USAGES = [
+    # A plain call like the notebook's: nothing cached.
+    (Usage(input_tokens=21, cache_creation_input_tokens=0, cache_read_input_tokens=0, cache_creation=_NO_CACHE,
+           output_tokens=143, service_tier="standard"), 164),
+    # A second turn that read a long cached system prompt.
+    (Usage(input_tokens=14, cache_creation_input_tokens=0, cache_read_input_tokens=1850, cache_creation=_NO_CACHE,
+           output_tokens=96, service_tier="standard"), 1960),
+    # The first turn that wrote that cache (5-minute TTL); the breakdown repeats the same 2100 tokens.
+    (Usage(input_tokens=40, cache_creation_input_tokens=2100, cache_read_input_tokens=None,
+           cache_creation=CacheCreation(ephemeral_5m_input_tokens=2100, ephemeral_1h_input_tokens=0),
+           output_tokens=60, service_tier="standard"), 2200),
+    # An older or partial usage object: the optional cache fields are missing (None).
+    (Usage(input_tokens=9, output_tokens=3), 12),
+]
+
+
+@exercise(
+    "03.3",
+    title="Total tokens of an Anthropic usage object",
+    hint=(
+        "input_tokens counts only the uncached part of the prompt. Add cache_creation_input_tokens and "
+        "cache_read_input_tokens (each may be None: use `or 0`) and output_tokens. Don't add the "
+        "cache_creation breakdown too: it splits cache_creation_input_tokens by TTL."
+    ),
+)
+def _check_total_tokens(fn: Any) -> str:
+    for usage, expected in USAGES:
+        try:
+            got = fn(usage.model_copy(deep=True))
+        except TypeError as exc:
+            raise NotYet(
+                f"your function raised TypeError ({exc}): the cache fields are Optional and can be None; "
+                "count None as 0 (e.g. `usage.cache_read_input_tokens or 0`)."
+            ) from None
+        if got is None:
+            raise NotYet("your function returned None: return the total as an int.")
+        if got == expected:
+            continue
+        plain = usage.input_tokens + usage.output_tokens
+        if got == plain and plain != expected:
+            raise NotYet(
+                f"you returned input_tokens + output_tokens = {plain}, but this call also read or wrote "
+                f"{expected - plain} cached tokens, which input_tokens does not include. Expected {expected}."
+            )
+        if got == expected + (usage.cache_creation_input_tokens or 0):
+            raise NotYet(
+                "you counted the cache write twice: usage.cache_creation is a breakdown of "
+                "cache_creation_input_tokens by TTL, not extra tokens."
+            )
+        raise NotYet(f"for {usage!r}, expected {expected}, got {got!r}.")
+    return "that is the number the rate limiter and (at different rates per kind) the bill see."

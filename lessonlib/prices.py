@@ -1,0 +1,68 @@
+"""Prices per million tokens, in one dated table, and the cost of a response's ``usage``.
+
+Update the table here (and nowhere else) when prices change. Each row says where the figure came
+from and when; ``verified`` is False where we could not read the provider's own pricing page and
+took the figure from a third-party page that quotes it. Cost shown by the course is an estimate: the
+bill on your provider dashboard is the truth.
+Taught in: 02_openai_chat (cost of a call); used by the spending cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Price", "PRICES", "price_for", "cost_usd", "usage_tokens"]
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_m: float  # USD per 1,000,000 input (prompt) tokens
+    output_per_m: float  # USD per 1,000,000 output (completion) tokens
+    as_of: str  # date the figure was read
+    source: str
+    verified: bool  # True only when read from the provider's own pricing page
+
+
+_OPENAI_SRC = "third-party pages quoting platform.openai.com/docs/pricing (tokenmix.ai, morphllm.com, 2026-04..06)"
+_ANTHROPIC_SRC = "third-party pages quoting Anthropic's pricing page (release notes of public cost trackers, 2026-09..10)"
+
+PRICES: dict[str, Price] = {
+    "gpt-5.5": Price(5.00, 30.00, "2026-06", _OPENAI_SRC, False),
+    "gpt-5.4": Price(2.50, 15.00, "2026-06", _OPENAI_SRC, False),
+    "gpt-5.4-mini": Price(0.75, 4.50, "2026-06", _OPENAI_SRC, False),
+    "gpt-5.4-nano": Price(0.20, 1.25, "2026-06", _OPENAI_SRC, False),
+    "claude-sonnet-5-5": Price(2.00, 10.00, "2026-10", _ANTHROPIC_SRC, False),
+    "claude-haiku-5-5": Price(0.10, 0.50, "2026-10", _ANTHROPIC_SRC, False),
+}
+
+
+def price_for(model: str) -> Price | None:
+    """The price row for a model id, also for dated snapshots (``gpt-5.4-mini-2026-03-17``)."""
+    if model in PRICES:
+        return PRICES[model]
+    for name in sorted(PRICES, key=len, reverse=True):
+        if model.startswith(name + "-"):
+            return PRICES[name]
+    return None
+
+
+def usage_tokens(usage: Any) -> tuple[int, int]:
+    """(input, output) tokens from either SDK's ``usage`` object, or a dict of one."""
+    get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
+    if get("prompt_tokens") is not None:  # OpenAI
+        return int(get("prompt_tokens") or 0), int(get("completion_tokens") or 0)
+    inp = int(get("input_tokens") or 0) + int(get("cache_creation_input_tokens") or 0) + int(get("cache_read_input_tokens") or 0)
+    return inp, int(get("output_tokens") or 0)
+
+
+def cost_usd(model: str, usage: Any) -> float | None:
+    """Estimated USD cost of one response, from its model id and ``usage``; None if unpriced.
+
+    Cache reads and writes are billed at the plain input rate here (an over-estimate for reads).
+    """
+    price = price_for(model)
+    if price is None:
+        return None
+    inp, out = usage_tokens(usage)
+    return inp * price.input_per_m / 1e6 + out * price.output_per_m / 1e6

@@ -1,0 +1,243 @@
+"""Record mode against a local fake upstream: forward, stream back, scrub, write atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+import yaml
+
+from lessonlib.cassette import Cassette
+from lessonlib.replay import ReplayServer
+
+ROOT = Path(__file__).resolve().parent.parent
+OPENAI_KEY = "sk-proj-FAKEKEYforTESTS0123456789abcdefghij"
+ANTHROPIC_KEY = "sk-ant-api03-FAKEKEYforTESTS0123456789abcdefghij"
+
+CHAT = {
+    "id": "chatcmpl-UPSTREAM01", "object": "chat.completion", "created": 1764000000, "model": "gpt-5.4-mini-2026-03-17",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi from upstream", "refusal": None,
+                                         "annotations": []}, "logprobs": None, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12},
+}
+SSE_EVENTS = [
+    {"type": "message_start", "message": {"id": "msg_01UPSTREAM", "type": "message", "role": "assistant", "content": [],
+                                          "model": "claude-sonnet-5-5", "stop_reason": None, "stop_sequence": None,
+                                          "usage": {"input_tokens": 9, "output_tokens": 1}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    *[{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}} for w in ["Hi", " from", " stream"]],
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 4}},
+    {"type": "message_stop"},
+]
+
+
+class FakeUpstream(BaseHTTPRequestHandler):
+    """Plays a provider: JSON for OpenAI, a paced SSE stream for Anthropic; remembers auth headers."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[dict] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        FakeUpstream.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": json.loads(body)})
+        if self.path.endswith("/chat/completions"):
+            data = json.dumps(CHAT).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("x-request-id", "req_upstream")
+            self.send_header("openai-organization", "org-SECRETORG")
+            self.send_header("set-cookie", "__cf_bm=secretcookie")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("anthropic-organization-id", "org-SECRETORG")
+        self.send_header("request-id", "req_011Cupstream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for event in SSE_EVENTS:
+            chunk = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+            self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.flush()
+            time.sleep(0.12)
+        self.wfile.write(b"0\r\n\r\n")
+
+
+@pytest.fixture()
+def upstream():
+    FakeUpstream.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeUpstream)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _calls(srv: ReplayServer) -> tuple[str, list[float]]:
+    oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY)
+    r = oc.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "Hi from upstream"
+    ac = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY)
+    arrivals = []
+    t0 = time.perf_counter()
+    with ac.messages.stream(model="claude-sonnet-5-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as s:
+        text = ""
+        for piece in s.text_stream:
+            text += piece
+            arrivals.append(time.perf_counter() - t0)
+    return text, arrivals
+
+
+def test_record_then_replay_round_trip(tmp_path, upstream):
+    cassette = tmp_path / "rec.yaml"
+    srv = ReplayServer(cassette, mode="record", upstreams={"openai": upstream + "/v1", "anthropic": upstream},
+                       secrets=(OPENAI_KEY, ANTHROPIC_KEY), provenance={"kind": "recorded"}).start()
+    try:
+        text, arrivals = _calls(srv)
+    finally:
+        srv.stop()
+    assert text == "Hi from stream"
+    assert arrivals[-1] - arrivals[0] > 0.15, "record mode must stream through progressively, not buffer"
+    # the keys reached the upstream (the SDKs sent them) ...
+    assert FakeUpstream.seen[0]["headers"].get("authorization") == f"Bearer {OPENAI_KEY}"
+    assert srv.finish() == cassette
+    on_disk = "".join(p.read_text() for p in tmp_path.iterdir() if p.is_file())
+    # ... but no key, org id or cookie reached the disk
+    for secret in (OPENAI_KEY, ANTHROPIC_KEY, "SECRETORG", "secretcookie"):
+        assert secret not in on_disk
+    data = yaml.safe_load(cassette.read_text())
+    assert data["provenance"]["kind"] == "recorded" and "recorded_at" in data["provenance"]
+    stream = data["interactions"][1]["response"]
+    assert len(stream["event_times"]) == len(SSE_EVENTS)
+    assert stream["event_times"][-1] > stream["event_times"][0] + 0.6  # per-event timing kept
+
+    replay = ReplayServer(cassette, speed=1.0).start()
+    try:
+        text, arrivals = _calls(replay)
+    finally:
+        replay.stop()
+    assert text == "Hi from stream" and arrivals[-1] - arrivals[0] > 0.15
+    assert len(FakeUpstream.seen) == 2, "replay must not call the upstream"
+    assert replay.unused() == []
+
+
+def test_authored_faults_survive_a_re_recording(tmp_path, upstream):
+    path = tmp_path / "faults.yaml"
+    fault = {
+        "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions",
+                    "body": json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]})},
+        "response": {"status": {"code": 429, "message": "Too Many Requests"}, "fault": True,
+                     "headers": {"content-type": ["application/json"], "retry-after": ["0.05"]},
+                     "body": {"string": json.dumps({"error": {"message": "slow down", "type": "requests",
+                                                               "param": None, "code": "rate_limit_exceeded"}})}},
+    }
+    path.write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": [fault]}))
+    srv = ReplayServer(path, mode="record", upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
+    try:
+        oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY)
+        r = oc.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        srv.stop()
+    assert r.choices[0].message.content == "Hi from upstream"  # the SDK retried the 429 into the live call
+    srv.finish()
+    statuses = [i.raw["response"]["status"]["code"] for i in Cassette.load(path).interactions]
+    assert statuses == [429, 200]
+
+
+RECORD_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import lessonlib, openai
+    course = lessonlib.setup("nb", quiet=True)
+    client = openai.OpenAI()
+    client.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+    if sys.argv[1] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def _run_recording(tmp_path: Path, upstream: str, how: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, LESSON_MODE="record", LESSON_CASSETTE_DIR=str(tmp_path), OPENAI_API_KEY=OPENAI_KEY,
+               ANTHROPIC_API_KEY=ANTHROPIC_KEY, LESSON_OPENAI_UPSTREAM=upstream + "/v1",
+               LESSON_ANTHROPIC_UPSTREAM=upstream)
+    env.pop("LESSON_USAGE_DIR", None)
+    return subprocess.run([sys.executable, "-c", RECORD_SCRIPT, how], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_killed_recording_leaves_the_previous_cassette_intact(tmp_path, upstream):
+    old = tmp_path / "nb.yaml"
+    old.write_text("provenance: {kind: authored}\ninteractions: []\n")
+    before = old.read_text()
+    proc = _run_recording(tmp_path, upstream, "kill")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert old.read_text() == before
+    partial = tmp_path / "nb.recording.yaml"
+    assert partial.exists() and len(Cassette.load(partial).interactions) == 1  # nothing lost, nothing corrupt
+
+
+def test_clean_exit_replaces_the_cassette(tmp_path, upstream):
+    old = tmp_path / "nb.yaml"
+    old.write_text("provenance: {kind: authored}\ninteractions: []\n")
+    proc = _run_recording(tmp_path, upstream, "exit")
+    assert proc.returncode == 0, proc.stderr
+    data = yaml.safe_load(old.read_text())
+    assert data["provenance"]["kind"] == "recorded" and len(data["interactions"]) == 1
+    assert set(data["provenance"]["sdk_versions"]) == {"openai", "anthropic"}
+    assert OPENAI_KEY not in old.read_text() and not (tmp_path / "nb.recording.yaml").exists()
+
+
+def test_spending_cap_meters_usage_and_refuses_the_call_that_would_exceed_it(tmp_path, upstream):
+    from lessonlib.budget import Budget
+
+    budget = Budget(limit_usd=0.00002)  # gpt-5.4-mini: 8 in + 4 out tokens ~ $0.000024 per call
+    srv = ReplayServer(tmp_path / "unused.yaml", mode="live", budget=budget,
+                       upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
+    try:
+        oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        ask = dict(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+        assert oc.chat.completions.create(**ask).choices[0].message.content == "Hi from upstream"
+        assert budget.calls == 1 and budget.spent_usd == pytest.approx((8 * 0.75 + 4 * 4.50) / 1e6)
+        with pytest.raises(openai.APIStatusError) as info:
+            oc.chat.completions.create(**ask)
+        assert info.value.status_code == 402 and "Spending cap reached" in str(info.value)
+        assert "LESSON_BUDGET_USD" in str(info.value)
+        assert len(FakeUpstream.seen) == 1, "the refused call must not reach the provider"
+    finally:
+        srv.stop()
+    assert not (tmp_path / "unused.yaml").exists(), "live mode writes no cassette"
+
+
+def test_spending_cap_counts_streamed_usage(tmp_path, upstream):
+    from lessonlib.budget import Budget
+
+    budget = Budget(limit_usd=1.0)
+    srv = ReplayServer(tmp_path / "x.yaml", mode="live", budget=budget,
+                       upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
+    try:
+        ac = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY)
+        with ac.messages.stream(model="claude-sonnet-5-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as s:
+            s.get_final_message()
+    finally:
+        srv.stop()
+    # message_start carries 9 input tokens, message_delta the final 4 output tokens
+    assert budget.spent_usd == pytest.approx((9 * 2.00 + 4 * 10.00) / 1e6)

@@ -1,0 +1,141 @@
+"""lessonlib.setup(): modes, keys, model ids and bad inputs, each answered by one clear sentence."""
+
+from __future__ import annotations
+
+import socket
+from typing import get_args
+
+import pytest
+
+import lessonlib
+from lessonlib.config import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, LessonSetupError, _stop_active
+
+GOOD_OPENAI = "sk-proj-" + "A1b2C3d4" * 5
+GOOD_ANTHROPIC = "sk-ant-api03-" + "Z9y8X7w6" * 5
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "LESSON_REPLAY_SPEED",
+                "LESSON_OPENAI_UPSTREAM", "LESSON_ANTHROPIC_UPSTREAM", "LESSON_USAGE_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env is found from here
+
+    yield
+    _stop_active()
+
+
+def setup_error(monkeypatch, name: str = "01_setup", **env: str) -> str:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(LessonSetupError) as info:
+        lessonlib.setup(name, env_file=str(monkeypatch_path(monkeypatch)))
+    message = str(info.value)
+    for secret in env.values():
+        if secret.startswith("sk-") and len(secret) > 12:
+            assert secret not in message, "a key was echoed in an error message"
+    return message
+
+
+def monkeypatch_path(monkeypatch):
+    return "/nonexistent/.env"
+
+
+def test_replay_is_the_default_and_needs_no_key(monkeypatch, capsys):
+    monkeypatch.delenv("LESSON_MODE", raising=False)
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env")
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("replay mode: answers come from cassettes/01_setup.yaml (no API key needed")
+    assert course.mode == "replay" and course.server is not None
+    assert course.openai_model == DEFAULT_OPENAI_MODEL and course.anthropic_model == DEFAULT_ANTHROPIC_MODEL
+
+
+def test_model_ids_come_from_env(monkeypatch):
+    monkeypatch.setenv("LESSON_OPENAI_MODEL", "gpt-5.4")
+    monkeypatch.setenv("LESSON_ANTHROPIC_MODEL", "claude-haiku-5-5")
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    assert (course.openai_model, course.anthropic_model) == ("gpt-5.4", "claude-haiku-5-5")
+
+
+def test_env_file_is_loaded(monkeypatch, tmp_path):
+    monkeypatch.delenv("LESSON_MODE", raising=False)
+    env = tmp_path / ".env"
+    env.write_text("LESSON_MODE=banana\n")
+    with pytest.raises(LessonSetupError, match="LESSON_MODE='banana' is not a mode"):
+        lessonlib.setup("01_setup", env_file=str(env))
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"LESSON_MODE": "banana"}, "is not a mode: use replay"),
+        ({"LESSON_MODE": "live"}, "OPENAI_API_KEY is not set: add it to .env"),
+        ({"LESSON_MODE": "record", "OPENAI_API_KEY": GOOD_OPENAI}, "ANTHROPIC_API_KEY is not set"),
+        ({"LESSON_MODE": "live", "OPENAI_API_KEY": "sk-...", "ANTHROPIC_API_KEY": GOOD_ANTHROPIC}, "still the placeholder"),
+        ({"LESSON_MODE": "live", "OPENAI_API_KEY": f'"{GOOD_OPENAI}"', "ANTHROPIC_API_KEY": GOOD_ANTHROPIC}, "spaces or quotes"),
+        ({"LESSON_MODE": "live", "OPENAI_API_KEY": "hunter2hunter2", "ANTHROPIC_API_KEY": GOOD_ANTHROPIC}, "does not look like a key"),
+        ({"LESSON_MODE": "live", "OPENAI_API_KEY": GOOD_ANTHROPIC, "ANTHROPIC_API_KEY": GOOD_ANTHROPIC}, "holds an Anthropic key"),
+        ({"LESSON_MODE": "live", "OPENAI_API_KEY": GOOD_OPENAI, "ANTHROPIC_API_KEY": GOOD_OPENAI}, "ANTHROPIC_API_KEY does not look like a key"),
+        ({"LESSON_MODE": "replay", "LESSON_REPLAY_SPEED": "fast"}, "is not a number"),
+        ({"LESSON_MODE": "replay", "LESSON_REPLAY_SPEED": "-1"}, "must be 0 or more"),
+    ],
+)
+def test_bad_settings_say_what_to_fix(monkeypatch, env, expected):
+    message = setup_error(monkeypatch, **env)
+    assert expected in message
+    assert "\n" not in message  # one sentence, not a stack of internals
+
+
+def test_missing_cassette_names_the_file(monkeypatch):
+    monkeypatch.setenv("LESSON_MODE", "replay")
+    message = setup_error(monkeypatch, name="99_no_such_notebook")
+    assert "99_no_such_notebook.yaml does not exist" in message and "git checkout" in message
+
+
+def test_corrupt_cassette_names_the_file(monkeypatch, tmp_path):
+    (tmp_path / "broken.yaml").write_text("interactions: [ {unclosed\n")
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    message = setup_error(monkeypatch, name="broken", LESSON_MODE="replay")
+    assert "broken.yaml is not valid YAML" in message
+
+
+def test_live_mode_with_keys_points_sdks_at_the_providers(monkeypatch):
+    monkeypatch.setenv("LESSON_MODE", "live")
+    monkeypatch.setenv("OPENAI_API_KEY", GOOD_OPENAI)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", GOOD_ANTHROPIC)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    import os
+
+    assert course.server is None and "OPENAI_BASE_URL" not in os.environ
+
+
+def test_live_mode_against_a_local_server_needs_no_key(monkeypatch):
+    monkeypatch.setenv("LESSON_MODE", "live")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", GOOD_ANTHROPIC)
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    import os
+
+    assert os.environ["OPENAI_BASE_URL"] == "http://localhost:11434/v1"
+
+
+def test_socket_guard_blocks_non_loopback(monkeypatch):
+    from lessonlib.config import install_socket_guard
+
+    install_socket_guard()  # the test run turns it on (conftest); idempotent
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with pytest.raises(ConnectionRefusedError, match="must not connect to 10.1.2.3"):
+            sock.connect(("10.1.2.3", 443))
+
+
+def test_default_models_are_current_in_the_installed_sdks():
+    from anthropic._data.deprecated_models import DEPRECATED_MODELS
+    from anthropic.types.model_param import ModelParam
+    from openai.types.shared.chat_model import ChatModel
+
+    anthropic_ids = set(get_args(get_args(ModelParam)[0])) if get_args(ModelParam) else set()
+    anthropic_ids |= {a for arg in get_args(ModelParam) for a in get_args(arg)}
+    assert DEFAULT_OPENAI_MODEL in get_args(ChatModel)
+    assert DEFAULT_ANTHROPIC_MODEL in anthropic_ids, f"{DEFAULT_ANTHROPIC_MODEL} is not in anthropic's Model list"
+    assert DEFAULT_ANTHROPIC_MODEL not in DEPRECATED_MODELS
