@@ -1,0 +1,33 @@
+"""Command line: ``python -m lessonlib doctor [--live]`` and ``python -m lessonlib progress``."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m lessonlib COMMAND
+
+  doctor [--live]   check this machine's set-up, one line per check (--live: one tiny real call each)
+  progress          which exercises you have solved, read from the notebooks on disk
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "progress":
+        from .exercises.progress import print_progress
+
+        return print_progress()
+    if command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(live="--live" in rest)
+    print(f"unknown command {command!r}\n\n{USAGE}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

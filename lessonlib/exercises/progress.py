@@ -1,0 +1,49 @@
+"""``python -m lessonlib progress``: which exercises are solved, read from the saved notebooks.
+
+A check cell's saved output says "✅ NN.k passed" or "❌ NN.k not yet"; this reads those lines from
+every ``notebooks/NN_*.ipynb`` on disk (save your notebook first). Taught in: 01_setup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from . import EXERCISES, FAIL_MARK, PASS_MARK, _load_all
+
+_LINE = re.compile(rf"^({PASS_MARK}|{FAIL_MARK}) (\d\d\.\d+) (passed|not yet)", re.MULTILINE)
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def progress(folder: Path = NOTEBOOKS) -> dict[str, str]:
+    """Exercise id -> "passed" / "not yet" / "not run", from the notebooks' saved outputs."""
+    _load_all()
+    state = {ex_id: "not run" for ex_id in EXERCISES}
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError):
+            continue
+        for cell in cells:
+            for output in cell.get("outputs", []):
+                text = output.get("text", "")
+                text = "".join(text) if isinstance(text, list) else text
+                for _mark, ex_id, verdict in _LINE.findall(text):
+                    state[ex_id] = verdict
+    return state
+
+
+def print_progress(folder: Path = NOTEBOOKS) -> int:
+    state = progress(folder)
+    by_notebook: dict[str, list[str]] = {}
+    for ex_id in sorted(state):
+        by_notebook.setdefault(ex_id.split(".")[0], []).append(ex_id)
+    solved = sum(v == "passed" for v in state.values())
+    print(f"exercises solved: {solved} of {len(state)}")
+    for nb, ids in by_notebook.items():
+        marks = " ".join(f"{i}{PASS_MARK if state[i] == 'passed' else '·'}" for i in ids)
+        print(f"  notebook {nb}: {marks}")
+    if solved < len(state):
+        print("Solve an exercise, run its check cell and save the notebook; this list reads the saved outputs.")
+    return 0

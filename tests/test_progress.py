@@ -1,0 +1,27 @@
+"""python -m lessonlib progress reads solved exercises from saved notebook outputs."""
+
+import json
+import subprocess
+import sys
+
+from lessonlib.exercises.progress import progress
+
+
+def _nb(path, lines):
+    cells = [{"cell_type": "code", "metadata": {}, "source": "check(...)", "execution_count": 1,
+              "outputs": [{"output_type": "stream", "name": "stdout", "text": [line + "\n"]}]} for line in lines]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def test_progress_reads_passes_and_failures(tmp_path):
+    _nb(tmp_path / "01_setup.ipynb", ["✅ 01.1 passed (which keys are set)", "❌ 01.2 not yet (point a client): hint"])
+    state = progress(tmp_path)
+    assert state["01.1"] == "passed" and state["01.2"] == "not yet"
+    assert all(v == "not run" for k, v in state.items() if not k.startswith("01."))
+
+
+def test_shipped_notebooks_are_unsolved_and_the_command_runs():
+    state = progress()
+    assert state and "passed" not in state.values(), "stored outputs must be the unsolved state"
+    out = subprocess.run([sys.executable, "-m", "lessonlib", "progress"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("exercises solved: 0 of")
