@@ -225,6 +225,7 @@ class Cassette:
                 fh.write(self.to_yaml())
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a cassette is an ordinary project file
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

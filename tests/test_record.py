@@ -241,3 +241,28 @@ def test_spending_cap_counts_streamed_usage(tmp_path, upstream):
         srv.stop()
     # message_start carries 9 input tokens, message_delta the final 4 output tokens
     assert budget.spent_usd == pytest.approx((9 * 2.00 + 4 * 10.00) / 1e6)
+
+
+@pytest.mark.parametrize("capped", [False, True])
+def test_live_mode_against_a_local_openai_compatible_server(monkeypatch, tmp_path, upstream, capped):
+    """What notebook 01 tells Ollama users to do: .env with OPENAI_BASE_URL and no OpenAI key."""
+    import lessonlib
+    from lessonlib.config import _stop_active
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LESSON_MODE", "live")
+    monkeypatch.setenv("OPENAI_BASE_URL", upstream + "/v1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("LESSON_OPENAI_MODEL", "llama3.2")
+    if capped:
+        monkeypatch.setenv("LESSON_BUDGET_USD", "1")
+    try:
+        course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+        client = openai.OpenAI(api_key="ollama")
+        r = client.chat.completions.create(model=course.openai_model, messages=[{"role": "user", "content": "hi"}])
+        assert r.choices[0].message.content == "Hi from upstream"
+        assert FakeUpstream.seen[-1]["body"]["model"] == "llama3.2"
+        assert (course.server is not None) == capped  # a cap routes live calls through the metering proxy
+    finally:
+        _stop_active()
