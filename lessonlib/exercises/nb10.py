@@ -1,0 +1,199 @@
+"""Checks for 10_async. They run the learner's coroutines on fake work (short asyncio.sleep calls
+that record how many are running at once), so they need no API calls and no cassette.
+
+A notebook cell already runs inside the kernel's event loop, where ``asyncio.run`` is refused, so
+each check runs its own event loop in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from lessonlib.exercises import NotYet, exercise
+
+
+def _run(make_coro: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion in a fresh event loop, in a thread (works inside a notebook)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coro())).result(timeout=30)
+
+
+class _Tracker:
+    """Fake API calls: each sleeps a little and notes how many calls are in flight."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.peak = 0
+        self.started: list[Any] = []
+        self.lock = threading.Lock()
+
+    async def call(self, label: Any, seconds: float, fail: BaseException | None = None) -> Any:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.started.append(label)
+        try:
+            await asyncio.sleep(seconds)
+            if fail is not None:
+                raise fail
+            return f"result {label}"
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def _close_all(coros: list[Any]) -> None:
+    """Close coroutines the answer never awaited (no 'coroutine was never awaited' warnings)."""
+    for coro in coros:
+        if inspect.iscoroutine(coro) and coro.cr_frame is not None and not coro.cr_running:
+            coro.close()
+
+
+def _await_answer(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call an async answer in a fresh loop; accept a plain function that returns a result too."""
+    if not callable(fn):
+        raise NotYet(f"pass the function itself, not {type(fn).__name__}.")
+
+    async def main() -> Any:
+        out = fn(*args)
+        if inspect.isawaitable(out):
+            out = await out
+        return out
+
+    return _run(main)
+
+
+# ---- 10.1 -------------------------------------------------------------------------------------
+
+@exercise("10.1", title="bounded_gather: at most `limit` at once, results in order",
+          hint="Make one asyncio.Semaphore(limit) inside the function. Wrap each coroutine: "
+               "`async def run(coro): async with sem: return await coro`. Then "
+               "`return await asyncio.gather(*(run(c) for c in coros))`: gather keeps the input order "
+               "whatever order they finish in, and the semaphore lets only `limit` bodies run at a time.")
+def _(fn: Any) -> str:
+    delays = [0.06, 0.02, 0.05, 0.01, 0.04, 0.03, 0.02]
+    for limit in (3, 1, 10):
+        tracker = _Tracker()
+        coros = [tracker.call(i, d) for i, d in enumerate(delays)]
+        try:
+            out = _await_answer(fn, coros, limit)
+        finally:
+            _close_all(coros)
+        if out is None:
+            raise NotYet(f"bounded_gather(7 coroutines, limit={limit}) returned None: return the list of results.")
+        if not isinstance(out, (list, tuple)):
+            raise NotYet(f"bounded_gather(...) returned {type(out).__name__}: return a list with one result per coroutine.")
+        expected = [f"result {i}" for i in range(len(delays))]
+        if len(out) != len(delays) or tracker.started == []:
+            raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
+                         "and each coroutine must be awaited exactly once.")
+        if tracker.peak > limit:
+            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time: "
+                         "acquire a semaphore around each `await`, not around the whole gather.")
+        want_peak = min(limit, len(delays))
+        if tracker.peak < want_peak:
+            raise NotYet(f"with limit={limit} at most {tracker.peak} call(s) ever ran at once, so the batch "
+                         f"ran slower than it could: {want_peak} should run together (gather the wrapped coroutines).")
+        if list(out) != expected:
+            raise NotYet(f"results are not in input order: got {list(out)[:4]}... Collect them with "
+                         "asyncio.gather (input order), not in the order they finished.")
+    return "7 fake calls ran at most `limit` at a time and came back in input order."
+
+
+# ---- 10.2 -------------------------------------------------------------------------------------
+
+def _server_error(message: str = "Internal server error") -> Exception:
+    """A real anthropic.InternalServerError around an httpx2 500 answer, as the SDK raises it."""
+    import anthropic
+    import httpx2
+
+    body = {"type": "error", "error": {"type": "api_error", "message": message}, "request_id": "req_011C" + "0" * 20}
+    response = httpx2.Response(500, headers={"request-id": body["request_id"]}, json=body,
+                               request=httpx2.Request("POST", "https://api.anthropic.com/v1/messages"))
+    return anthropic.InternalServerError(f"Error code: 500 - {body}", response=response, body=body)
+
+
+class _Flaky:
+    """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
+
+    def __init__(self) -> None:
+        self.tracker = _Tracker()
+        self.calls: dict[str, int] = {}
+
+    async def __call__(self, item: str) -> str:
+        self.calls[item] = self.calls.get(item, 0) + 1
+        fail = None
+        if item == "e" or (item == "b" and self.calls[item] == 1):
+            fail = _server_error()
+        await self.tracker.call(item, 0.02, fail)
+        return f"label for {item}"
+
+
+@exercise("10.2", title="gather_with_retry: keep failures, retry only them",
+          hint="Round 1: `results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)`. "
+               "Then, for each further attempt, find the indexes whose result is an Exception, run "
+               "`call(items[i])` again for just those (again with gather(..., return_exceptions=True)), "
+               "and put each new outcome back at index i. Stop when nothing failed or after `attempts` rounds. "
+               "Return the list: values where it worked, the last exception object where it never did.")
+def _(fn: Any) -> str:
+    items = ["a", "b", "c", "d", "e"]
+    flaky = _Flaky()
+    try:
+        out = _await_answer(fn, flaky, items, 3)
+    except Exception as exc:  # noqa: BLE001 - the point of the exercise: nothing may escape
+        raise NotYet(f"gather_with_retry raised {type(exc).__name__}: one failing item must not sink the batch; "
+                     "use asyncio.gather(..., return_exceptions=True).") from None
+    if out is None:
+        raise NotYet("gather_with_retry(call, items, 3) returned None: return one entry per item, in order.")
+    if not isinstance(out, (list, tuple)) or len(out) != len(items):
+        raise NotYet(f"return a list with one entry per item ({len(items)}), in the same order as `items`.")
+    if flaky.calls.get("a") != 1:
+        raise NotYet(f"'a' succeeded the first time but was called {flaky.calls.get('a', 0)} times: "
+                     "retry only the items whose result is an exception.")
+    if flaky.tracker.peak < len(items):
+        raise NotYet(f"only {flaky.tracker.peak} call(s) ran at once in the first round: start all of them "
+                     "together with asyncio.gather.")
+    if out[1] != "label for b":
+        got = f"still the {type(out[1]).__name__} from its first try" if isinstance(out[1], BaseException) else repr(out[1])
+        raise NotYet(f"'b' fails once and then works, but its entry is {got}: retry the failed items "
+                     "and put each new result back at its index.")
+    if flaky.calls.get("b") != 2:
+        raise NotYet(f"'b' was called {flaky.calls.get('b', 0)} times; once it has worked, stop retrying it.")
+    if not isinstance(out[4], Exception):
+        raise NotYet(f"'e' always fails, so its entry should be the exception object itself, not {out[4]!r}.")
+    if flaky.calls.get("e") != 3:
+        raise NotYet(f"with attempts=3, 'e' should be tried 3 times in all, not {flaky.calls.get('e', 0)}.")
+    if [out[0], out[2], out[3]] != ["label for a", "label for c", "label for d"]:
+        raise NotYet("the entries for 'a', 'c' and 'd' are not their results, in order.")
+    return f"4 of 5 labelled, 'e' kept as {type(out[4]).__name__} after 3 tries, and nothing was raised."
+
+
+# ---- 10.3 -------------------------------------------------------------------------------------
+
+@exercise("10.3", title="expected wall time of a bounded batch",
+          hint="With at most c calls in flight and every call taking L seconds, the calls run in waves of c: "
+               "ceil(n / c) waves of L seconds each, so math.ceil(n / c) * L. No limit (None) means one wave "
+               "(L seconds) as long as n > 0; an empty batch takes 0 seconds.")
+def _(fn: Any) -> str:
+    if not callable(fn):
+        raise NotYet(f"pass the function itself, not {type(fn).__name__}.")
+    cases = [
+        ((5, 1, 0.8), 4.0, "one at a time is sequential: 5 calls × 0.8 s"),
+        ((5, 2, 0.8), 2.4, "5 calls, 2 at a time: waves of 2, 2 and 1"),
+        ((5, 5, 0.8), 0.8, "all 5 at once: one wave"),
+        ((5, 10, 0.8), 0.8, "a limit above the batch size changes nothing: one wave"),
+        ((100, 8, 1.5), 19.5, "100 calls, 8 at a time: 13 waves"),
+        ((100, None, 1.5), 1.5, "no limit: everything in one wave"),
+        ((0, 4, 1.5), 0.0, "no calls, no time"),
+    ]
+    for args, want, why in cases:
+        got = fn(*args)
+        if got is None:
+            raise NotYet(f"expected_wall_time{args} returned None: return the number of seconds.")
+        if not isinstance(got, (int, float)) or not math.isclose(got, want, abs_tol=1e-9):
+            raise NotYet(f"expected_wall_time{args} returned {got!r}, expected {want} ({why}).")
+    return "ceil(n / c) × L: the semaphore run above took about that long."
