@@ -19,3 +19,20 @@ os.environ.pop("LESSON_FULL_TRACEBACKS", None)
 for var in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "LESSON_OPENAI_MODEL", "LESSON_ANTHROPIC_MODEL"):
     os.environ.pop(var, None)
 os.environ["MPLBACKEND"] = "agg"
+
+USAGE_DIR = Path(os.environ["LESSON_USAGE_DIR"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "run_last: run after every other test (tests/test_usage.py)")
+    if not hasattr(config, "workerinput"):  # the main process (not a pytest-xdist worker), before any kernel
+        # Each replay server writes <notebook>.<pid>.json here after every request; start this session clean
+        # so tests/test_usage.py reads only what this run's kernels played.
+        for stale in [*USAGE_DIR.glob("*.json"), *USAGE_DIR.glob("*.tmp")]:
+            stale.unlink(missing_ok=True)
+
+
+def pytest_collection_modifyitems(items):
+    # Keep the collected order (pyproject's testpaths: tests/, then notebooks/), but move the usage check
+    # after everything, so it runs once every notebook has played its cassette.
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)

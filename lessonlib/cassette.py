@@ -16,6 +16,7 @@ Taught in: 01_setup (what replay does). Everything here is plumbing, not lesson.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -34,6 +35,7 @@ __all__ = [
     "SCRUBBED_HEADERS",
     "canonical_body",
     "describe_difference",
+    "match_path",
     "scrub_text",
 ]
 
@@ -143,10 +145,26 @@ class Interaction:
     def response(self) -> dict[str, Any]:
         return self.raw["response"]
 
+    def response_body(self) -> bytes:
+        """The response bytes to send: stored text, a gzip ``!!binary`` body (decompressed), or the
+        ``parsed_body`` mapping of pydantic-ai's cassettes (as compact JSON)."""
+        resp = self.response
+        if "parsed_body" in resp and not (resp.get("body") or {}).get("string"):
+            return json.dumps(resp["parsed_body"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        raw = (resp.get("body") or {}).get("string", "")
+        if isinstance(raw, bytes):
+            encoding = {k.lower(): v for k, v in response_headers(self, transport=True)}.get("content-encoding", "")
+            return gzip.decompress(raw) if "gzip" in encoding or raw[:2] == b"\x1f\x8b" else raw
+        return str(raw).encode("utf-8")
 
-def _path_of(uri: str) -> str:
-    parts = urlsplit(uri)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+def match_path(path: str) -> str:
+    """The path and query that matching compares. ``beta=true`` is dropped: older anthropic SDKs
+    (and recordings made with them) add ``?beta=true`` to beta calls, anthropic 2.x does not, and
+    the API serves both alike."""
+    parts = urlsplit(path)
+    query = "&".join(p for p in parts.query.split("&") if p and p != "beta=true")
+    return parts.path + (f"?{query}" if query else "")
 
 
 def _header_list(headers: dict[str, Any] | None) -> dict[str, list[str]]:
@@ -193,7 +211,7 @@ class Cassette:
             try:
                 req, resp = item["request"], item["response"]
                 method = str(req["method"]).upper()
-                target = _path_of(str(req["uri"]))
+                target = match_path(str(req["uri"]))
                 int(resp["status"]["code"])
                 resp.setdefault("body", {}).setdefault("string", "")
             except (KeyError, TypeError, ValueError) as exc:
@@ -201,9 +219,10 @@ class Cassette:
                     f"cassette {path}, interaction #{i} is missing {exc} (each needs request.method, "
                     "request.uri and response.status.code). Restore the file with git, or re-record it."
                 ) from None
-            cassette.interactions.append(
-                Interaction(index=i, method=method, path=target, body=canonical_body(req.get("body")), raw=item)
-            )
+            body = canonical_body(req.get("body"))
+            if body is None and "parsed_body" in req:  # pydantic-ai's cassettes keep the JSON as a mapping
+                body = req["parsed_body"]
+            cassette.interactions.append(Interaction(index=i, method=method, path=target, body=body, raw=item))
         return cassette
 
     # ---- writing (record mode) -------------------------------------------------------------
@@ -276,7 +295,7 @@ class Cassette:
             "request": {"method": method, "uri": uri, "body": stored_request_body, "headers": kept_req},
             "response": response,
         }
-        item = Interaction(index=len(self.interactions), method=method, path=_path_of(uri), body=parsed, raw=raw)
+        item = Interaction(index=len(self.interactions), method=method, path=match_path(uri), body=parsed, raw=raw)
         self.interactions.append(item)
         return item
 
@@ -294,11 +313,11 @@ def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_representer)
 
 
-def response_headers(interaction: Interaction) -> list[tuple[str, str]]:
-    """The stored response headers as (name, value) pairs, transport headers dropped."""
+def response_headers(interaction: Interaction, *, transport: bool = False) -> list[tuple[str, str]]:
+    """The stored response headers as (name, value) pairs, transport headers dropped (unless asked for)."""
     pairs = []
     for name, values in _header_list(interaction.response.get("headers")).items():
-        if name.lower() in TRANSPORT_HEADERS:
+        if name.lower() in TRANSPORT_HEADERS and not transport:
             continue
         pairs.extend((name, v) for v in values)
     return pairs

@@ -16,10 +16,11 @@ and the SDKs' own retry logic, and you can ``curl`` it. Taught in: 01_setup.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
+import socket
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -33,6 +34,7 @@ from .cassette import (
     Interaction,
     canonical_body,
     describe_difference,
+    match_path,
     response_headers,
 )
 
@@ -49,15 +51,10 @@ def sse_events(body: str) -> list[str]:
     return [e for e in _EVENT_SPLIT.split(body) if e.strip()]
 
 
-def _body_text(body: dict[str, Any], headers: list[tuple[str, str]]) -> bytes:
-    """Response bytes from a stored body: text, gzip ``!!binary``, or pydantic-ai's ``parsed_body``."""
-    if "parsed_body" in body and not body.get("string"):
-        return json.dumps(body["parsed_body"]).encode()
-    raw = body.get("string", "")
-    if isinstance(raw, bytes):
-        encoding = {k.lower(): v for k, v in headers}.get("content-encoding", "")
-        return gzip.decompress(raw) if "gzip" in encoding or raw[:2] == b"\x1f\x8b" else raw
-    return str(raw).encode("utf-8")
+def _in_kernel() -> bool:
+    """Whether this is a Jupyter kernel (a notebook), not a script or a unit test."""
+    app = sys.modules.get("ipykernel.kernelapp")
+    return bool(app is not None and app.IPKernelApp.initialized())
 
 
 class ReplayServer:
@@ -182,7 +179,7 @@ class ReplayServer:
         return None
 
     def lookup(self, method: str, path: str, body: bytes) -> Interaction | None:
-        key = (method, path, json.dumps(canonical_body(body), sort_keys=True))
+        key = (method, match_path(path), json.dumps(canonical_body(body), sort_keys=True))
         with self._lock:
             group = self._groups.get(key)
             if not group:
@@ -198,6 +195,7 @@ class ReplayServer:
     def miss_message(self, method: str, path: str, body: bytes) -> str:
         sent = canonical_body(body)
         name = self.cassette_path.name
+        path = match_path(path)
         same_route = [i for i in self.cassette.interactions if i.method == method and i.path == path]
         lines = [f"Replay miss: cassettes/{name} has no recording of {method} {path} with this body."]
         if same_route:
@@ -221,13 +219,15 @@ class ReplayServer:
         """Write which interactions were played (the test suite checks every recording is used)."""
         if self.usage_report is None:
             return
-        with self._lock:
+        with self._lock:  # one writer at a time: concurrent requests share the temporary file
             report = {"cassette": self.cassette_path.name, "count": len(self.cassette.interactions),
-                      "used": sorted(self.used), "misses": list(self.misses)}
-        self.usage_report.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.usage_report.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report), encoding="utf-8")
-        os.replace(tmp, self.usage_report)
+                      "used": sorted(self.used), "misses": list(self.misses),
+                      "socket_guard": bool(getattr(socket.socket.connect, "_lesson_guard", False)),
+                      "kernel": _in_kernel()}
+            self.usage_report.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.usage_report.with_suffix(".tmp")
+            tmp.write_text(json.dumps(report), encoding="utf-8")
+            os.replace(tmp, self.usage_report)
 
     def capture(self, method: str, path: str, body: bytes) -> None:
         if self.capture_path is None:
@@ -241,8 +241,6 @@ class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return  # a client that hung up early (a timeout lesson, an abandoned stream) is not an error
         super().handle_error(request, client_address)
@@ -308,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             item = server.lookup(self.command, path, body)
             if item is not None:
+                if server.mode == "replay":
+                    server.write_usage_report()  # before answering: a kernel may exit right after the reply
                 self._replay(item, arrived)
                 if server.mode == "record":  # an authored fault (429, timeout...) kept in the new recording
                     with server._lock:
@@ -325,6 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
                 message = server.miss_message(self.command, path, body)
                 with server._lock:
                     server.misses.append(message)
+                server.write_usage_report()
                 self._send_simple(404, message)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout lesson does this on purpose)
@@ -332,8 +333,6 @@ class _Handler(BaseHTTPRequestHandler):
             with server._idle:
                 server._in_flight -= 1
                 server._idle.notify_all()
-            if server.mode == "replay":
-                server.write_usage_report()
 
     def _replay(self, item: Interaction, arrived: float) -> None:
         server = self.owner
@@ -343,9 +342,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(max(0.0, wait - (time.monotonic() - arrived)))
         status = int(resp["status"]["code"])
         headers = response_headers(item)
-        data = _body_text(resp.get("body") or {}, headers)
+        data = item.response_body()
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-        self.send_response(status, resp["status"].get("message"))
+        # send_response() would add the stdlib's own Server and Date beside the recorded ones
+        self.send_response_only(status, resp["status"].get("message"))
+        if not any(k.lower() == "date" for k, _ in headers):
+            self.send_header("date", self.date_time_string())
         for name, value in headers:
             self.send_header(name, value)
         if "text/event-stream" not in content_type:
@@ -416,7 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
                         if k.lower() not in ("content-length", "content-encoding", "transfer-encoding", "connection")
                     ]
                     is_sse = "text/event-stream" in upstream_resp.headers.get("content-type", "")
-                    self.send_response(upstream_resp.status_code, upstream_resp.reason_phrase)
+                    self.send_response_only(upstream_resp.status_code, upstream_resp.reason_phrase)  # upstream's Date
                     for k, v in out_headers:
                         self.send_header(k, v)
                     event_times: list[float] | None = None

@@ -1,0 +1,165 @@
+"""Model-id currency: every model id the course uses is one the pinned SDKs list, and no Anthropic id
+is in the SDK's deprecation table.
+
+Checked: the defaults (lessonlib/config.py, .env.example), every notebook's code cells, string
+literals in solutions/ and lessonlib/exercises/, and every cassette's requests and responses (including the dated
+snapshots the API answers with, e.g. gpt-5.4-mini-2026-03-17). Lists come from the installed SDKs:
+openai.types.shared.ChatModel / ResponsesModel, anthropic.types.Model and
+anthropic/_data/deprecated_models.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import typing
+
+import pytest
+from anthropic._data.deprecated_models import DEPRECATED_MODELS
+from anthropic.types import Model as AnthropicModel
+from openai.types.shared import ChatModel, ResponsesModel
+
+import wirecheck as W
+from lessonlib.config import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL
+
+ROOT = W.ROOT
+
+# (file relative to the repo, model id) pairs that are there on purpose, and why.
+ALLOWED = {
+    ("notebooks/03_anthropic_messages.ipynb", "claude-haiku-4-20250414"):
+        "the lesson's invented id, shown (and sent, cell tagged raises-exception) to teach the 404",
+    ("notebooks/03_anthropic_messages.ipynb", "claude-sonnet-4-20250514"):
+        "the lesson's retired id, looked up in the SDK's model list to show it is gone",
+    ("notebooks/cassettes/03_anthropic_messages.yaml", "claude-haiku-4-20250414"):
+        "the recorded 404 answering the cell above",
+    ("notebooks/08_vision.ipynb", "claude-sonnet-4-20250514"):
+        "a code comment naming the lesson's retired id where course.anthropic_model replaces it",
+}
+
+MODEL_ID = re.compile(
+    r"(?<![\w.\-])(?:gpt-\d[\w.\-]*|chatgpt-[\w.\-]+|o\d(?:-[a-z0-9][\w.\-]*)?|claude-[\w.\-]+)(?![\w\-])"
+)
+
+
+def _literals(tp) -> set[str]:
+    out = set()
+    for arg in typing.get_args(tp):
+        if isinstance(arg, str):
+            out.add(arg)
+        else:
+            out |= _literals(arg)
+    return out
+
+
+OPENAI_IDS = _literals(ChatModel) | _literals(ResponsesModel)
+ANTHROPIC_IDS = _literals(AnthropicModel)
+
+
+def verdict(model_id: str) -> str | None:
+    """Why a model id is not current, or None."""
+    if model_id.startswith("claude"):
+        if model_id not in ANTHROPIC_IDS:
+            return "not listed by anthropic.types.Model"
+        if model_id in DEPRECATED_MODELS:
+            return f"deprecated (end of life {DEPRECATED_MODELS[model_id]}, anthropic/_data/deprecated_models.py)"
+        return None
+    if model_id not in OPENAI_IDS:
+        return "not listed by openai.types.shared.ChatModel / ResponsesModel"
+    return None
+
+
+def _ids_in_text(text: str) -> set[str]:
+    return {m.rstrip(".-") for m in MODEL_ID.findall(text)}
+
+
+def _ids_in_json(node, out: set[str]) -> None:
+    """Every `model` value in a request or response body (batch requests and results included)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "model" and isinstance(value, str):
+                out.add(value)
+            _ids_in_json(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _ids_in_json(item, out)
+
+
+def uses() -> dict[tuple[str, str], str]:
+    """(file, model id) -> where in the file, for every model id the course uses."""
+    found: dict[tuple[str, str], str] = {}
+    found[("lessonlib/config.py", DEFAULT_OPENAI_MODEL)] = "DEFAULT_OPENAI_MODEL"
+    found[("lessonlib/config.py", DEFAULT_ANTHROPIC_MODEL)] = "DEFAULT_ANTHROPIC_MODEL"
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if "_MODEL=" in line:
+            for model_id in _ids_in_text(line.split("=", 1)[1]):
+                found[(".env.example", model_id)] = line.strip()
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        rel = str(nb.relative_to(ROOT))
+        for n, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                for model_id in _ids_in_text("".join(cell["source"])):
+                    found.setdefault((rel, model_id), f"code cell {n}")
+    for py in sorted([*(ROOT / "solutions").glob("*.py"), *(ROOT / "lessonlib" / "exercises").glob("*.py")]):
+        # string literals that are a model id (not comments, not prefixes such as "gpt-4-" in tokens.py)
+        for node in ast.walk(ast.parse(py.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and MODEL_ID.fullmatch(node.value):
+                found.setdefault((str(py.relative_to(ROOT)), node.value), f"line {node.lineno}")
+    for path in W.course_cassettes():
+        rel = str(path.relative_to(ROOT))
+        for ex in W.exchanges(path):
+            ids: set[str] = set()
+            _ids_in_json(ex.request, ids)
+            for payload in W._payloads(ex):
+                _ids_in_json(payload, ids)
+            for model_id in ids:
+                found.setdefault((rel, model_id), f"interaction #{ex.index}")
+    return found
+
+
+def test_defaults_are_current():
+    assert verdict(DEFAULT_OPENAI_MODEL) is None, (
+        f"DEFAULT_OPENAI_MODEL {DEFAULT_OPENAI_MODEL}: {verdict(DEFAULT_OPENAI_MODEL)}")
+    assert verdict(DEFAULT_ANTHROPIC_MODEL) is None, (
+        f"DEFAULT_ANTHROPIC_MODEL {DEFAULT_ANTHROPIC_MODEL}: {verdict(DEFAULT_ANTHROPIC_MODEL)}")
+
+
+def test_every_model_id_in_use_is_current():
+    problems = []
+    for (rel, model_id), where in sorted(uses().items()):
+        why = verdict(model_id)
+        if why and (rel, model_id) not in ALLOWED:
+            problems.append(f"{rel} ({where}): {model_id!r} is {why}")
+    assert not problems, "model ids that are not current:\n" + "\n".join(problems)
+
+
+def test_the_allow_list_holds_only_ids_still_in_use_and_not_current():
+    found = uses()
+    stale = [f"{rel}: {model_id}" for rel, model_id in ALLOWED
+             if (rel, model_id) not in found or verdict(model_id) is None]
+    assert not stale, f"ALLOWED entries no longer needed (remove them): {stale}"
+
+
+def test_responses_name_dated_snapshots_the_sdk_lists():
+    """The API answers with the snapshot behind an alias; the course's cassettes must name real ones."""
+    dated = {model_id for (rel, model_id) in uses()
+             if rel.endswith(".yaml") and re.search(r"-\d{4}-\d\d-\d\d$", model_id)}
+    assert dated, "no dated snapshot in any cassette: did the renderer stop resolving aliases?"
+    assert all(verdict(model_id) is None for model_id in dated), sorted(dated)
+
+
+@pytest.mark.parametrize("model_id, expected", [
+    ("claude-haiku-4-20250414", "not listed"),
+    ("claude-sonnet-4-5", "deprecated"),
+    ("gpt-4.5-preview", "not listed"),
+    ("gpt-5.4-mini-2026-03-17", None),
+])
+def test_verdicts(model_id, expected):
+    why = verdict(model_id)
+    assert (why is None) if expected is None else (expected in why)
+
+
+def test_the_id_pattern_finds_ids_in_code():
+    code = 'client.create(model="gpt-4o")  # or o3-mini, claude-sonnet-4-20250514.\nx = "gpt-5.4-mini"'
+    assert _ids_in_text(code) == {"gpt-4o", "o3-mini", "claude-sonnet-4-20250514", "gpt-5.4-mini"}
+    assert not _ids_in_text("proto3-x = foo_o1; 'gpto1'")
