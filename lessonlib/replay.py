@@ -215,6 +215,31 @@ class ReplayServer:
         )
         return "\n".join(lines)
 
+    def localize(self, data: bytes, content_type: str) -> bytes:
+        """Point a response's ``results_url`` (Anthropic Message Batches) at this server.
+
+        The SDK fetches batch results from the absolute URL the API returns; left as is, that request
+        would bypass replay (and recording). Only that field is rewritten, never model text.
+        """
+        if "json" not in content_type or b'"results_url"' not in data:
+            return data
+        try:
+            body = json.loads(data)
+        except ValueError:
+            return data
+        url = body.get("results_url") if isinstance(body, dict) else None
+        if not isinstance(url, str):
+            return data
+        for provider, local in (("anthropic", self.anthropic_base_url), ("openai", self.openai_base_url)):
+            for upstream in {DEFAULT_UPSTREAMS[provider], self.upstreams[provider]}:
+                upstream, base = upstream.rstrip("/"), local
+                if provider == "openai" and upstream.endswith("/v1"):  # keep the /v1 of the path
+                    upstream, base = upstream[: -len("/v1")], local[: -len("/v1")]
+                if url.startswith(upstream + "/"):
+                    body["results_url"] = base + url[len(upstream):]
+                    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return data
+
     def write_usage_report(self) -> None:
         """Write which interactions were played (the test suite checks every recording is used)."""
         if self.usage_report is None:
@@ -342,8 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(max(0.0, wait - (time.monotonic() - arrived)))
         status = int(resp["status"]["code"])
         headers = response_headers(item)
-        data = item.response_body()
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        data = server.localize(item.response_body(), content_type)
         # send_response() would add the stdlib's own Server and Date beside the recorded ones
         self.send_response_only(status, resp["status"].get("message"))
         if not any(k.lower() == "date" for k, _ in headers):
@@ -444,6 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
                     else:
                         data = upstream_resp.read()
                         keep(upstream_resp.status_code, upstream_resp.reason_phrase, out_headers, data, None, first_byte)
+                        data = server.localize(data, upstream_resp.headers.get("content-type", ""))
                         self.send_header("content-length", str(len(data)))
                         self.end_headers()
                         self.wfile.write(data)

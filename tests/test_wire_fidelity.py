@@ -97,7 +97,12 @@ def test_replayed_through_the_sdks_with_request_ids_and_rate_limit_headers(path)
                 headers, request_id = exc.response.headers, exc.request_id
             else:
                 parsed = raw.parse()
-                if W.sdk_payload(ex, parsed) != W.recorded_payload(ex):
+                expected = W.recorded_payload(ex)
+                if isinstance(expected, dict) and isinstance(expected.get("results_url"), str):
+                    # the server points a batch's results_url at itself (ReplayServer.localize)
+                    expected = json.loads(server.localize(json.dumps(expected).encode(), "application/json"))
+                    assert expected["results_url"].startswith(server.url), expected["results_url"]
+                if W.sdk_payload(ex, parsed) != expected:
                     problems.append(f"{ex.where}: the SDK read something other than the recording")
                 headers = raw.headers
                 # a parsed model carries it as _request_id; streams and JSONL results only in their headers
