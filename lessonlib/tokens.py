@@ -24,6 +24,7 @@ __all__ = [
     "trim_messages",
 ]
 
+ANTHROPIC_MAX_IMAGE_TOKENS = 1600  # Anthropic's vision guide: larger images are scaled down first
 MESSAGE_OVERHEAD = 3  # tokens OpenAI's chat format adds around every message
 REPLY_PRIMING = 3  # tokens that prime the assistant's reply
 _CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
@@ -56,11 +57,12 @@ def image_tokens(width: int, height: int, provider: str = "openai", detail: str 
 
     OpenAI (gpt-4o-style tiling): ``low`` is a flat 85; ``high`` scales the image to fit 2048x2048,
     then its short side to 768, and charges 170 per 512-px tile plus 85. Anthropic: about
-    ``width * height / 750``, after scaling the long side down to 1568 px. Both are the providers'
-    published rules of thumb; the real bill is in ``usage``.
+    ``width * height / 750``, after the image is scaled down so that its long side is at most 1568 px
+    and it costs at most about 1,600 tokens (~1.15 megapixels). Both are the providers' published
+    rules of thumb for their widely used models (newer models may allow more); the bill is in ``usage``.
     """
     if provider == "anthropic":
-        scale = min(1.0, 1568 / max(width, height))
+        scale = min(1.0, 1568 / max(width, height), math.sqrt(ANTHROPIC_MAX_IMAGE_TOKENS * 750 / (width * height)))
         w, h = width * scale, height * scale
         return max(1, math.ceil(w * h / 750))
     if detail == "low":
