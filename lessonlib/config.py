@@ -13,7 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,6 @@ class Course:
     anthropic_model: str
     cassette: Path
     server: ReplayServer | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def banner(self) -> str:
@@ -279,6 +278,13 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                 _ACTIVE.setdefault("replaced_env", {})["ANTHROPIC_AUTH_TOKEN"] = os.environ.pop("ANTHROPIC_AUTH_TOKEN")
     if not quiet:
         print(course.banner)
+        if budget is not None:  # a cap cannot count what the price table does not know
+            from .budget import check_model_is_priced
+
+            for model in (openai_model, anthropic_model):
+                warning = check_model_is_priced(model)
+                if warning:
+                    print(f"warning: {warning}")
     return course
 
 

@@ -244,7 +244,7 @@ def test_spending_cap_counts_streamed_usage(tmp_path, upstream):
 
 
 @pytest.mark.parametrize("capped", [False, True])
-def test_live_mode_against_a_local_openai_compatible_server(monkeypatch, tmp_path, upstream, capped):
+def test_live_mode_against_a_local_openai_compatible_server(monkeypatch, tmp_path, upstream, capped, capsys):
     """What notebook 01 tells Ollama users to do: .env with OPENAI_BASE_URL and no OpenAI key."""
     import lessonlib
     from lessonlib.config import _stop_active
@@ -258,7 +258,10 @@ def test_live_mode_against_a_local_openai_compatible_server(monkeypatch, tmp_pat
     if capped:
         monkeypatch.setenv("LESSON_BUDGET_USD", "1")
     try:
-        course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+        course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=not capped)
+        if capped:  # llama3.2 has no price: the learner is told the cap cannot count it
+            out = capsys.readouterr().out
+            assert "warning: llama3.2 has no price in lessonlib/prices.py" in out
         client = openai.OpenAI(api_key="ollama")
         r = client.chat.completions.create(model=course.openai_model, messages=[{"role": "user", "content": "hi"}])
         assert r.choices[0].message.content == "Hi from upstream"
