@@ -5,19 +5,26 @@
 #   make record  re-record every cassette from the real APIs (keys in .env), then re-run the notebooks
 #   make cassettes   re-render the authored cassettes from tools/specs/
 #   make bench   run the benchmarks
+#   make lock    re-resolve requirements.in into the complete lock requirements.txt (UPGRADE=1: newest of all)
+#   make canary  run every notebook and unit test on the newest openai/anthropic/instructor, report changes
+#
+# Set-up installs the complete lock with --no-deps (see README "Versions" for why), using uv when it can
+# (about 10x faster than pip here) and pip otherwise; both read the same requirements.txt.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	{ $(BIN)/python -m pip install --quiet uv==$(UV_VERSION) && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -r requirements.txt -e . ; } || \
+	  $(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -e .
 	touch $@
 
-.PHONY: install lab test record cassettes bench doctor
+.PHONY: install lab test record cassettes bench doctor lock canary
 install: $(BIN)/.installed
 
 lab: $(BIN)/.installed
@@ -37,3 +44,10 @@ bench: $(BIN)/.installed
 
 doctor: $(BIN)/.installed
 	$(BIN)/python -m lessonlib doctor
+
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile requirements.in --override requirements-overrides.txt --universal \
+	  --python-version 3.11 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade,) -q -o requirements.txt
+
+canary: $(BIN)/.installed
+	$(BIN)/python tools/canary.py $(CANARY_ARGS)

@@ -22,7 +22,7 @@ from _common import Result, median, render_temp_cassette, temp_dir  # noqa: E402
 
 GOAL = 1.1
 N, CONCURRENCY, LATENCY = 50, 10, 0.2
-MODEL = "gpt-5.4-mini"
+MODEL = "gpt-6-luna"
 CITIES = ["Lisbon", "Osaka", "Nairobi", "Quito", "Oslo", "Hanoi", "Tunis", "Perth", "Lima", "Riga"]
 
 

@@ -43,7 +43,7 @@ For LLM APIs in particular, treat `429` and `5xx` as retryable and everything el
 bug to fix in your request: retrying a `400` only spends your rate limit."""
 
 REQUEST = {
-    "model": "gpt-5.4-mini",
+    "model": "gpt-6-luna",
     "max_completion_tokens": 400,
     "messages": [
         {"role": "system", "content": "You are a concise API tutor."},

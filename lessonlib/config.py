@@ -36,8 +36,8 @@ __all__ = [
 # One place for the model ids. Both are listed by the pinned SDKs (openai.types.ChatModel,
 # anthropic.types.Model) and absent from anthropic/_data/deprecated_models.py; tests/test_models.py
 # keeps it so. Change them here or with LESSON_OPENAI_MODEL / LESSON_ANTHROPIC_MODEL in .env.
-DEFAULT_OPENAI_MODEL = "gpt-5.4-mini"
-DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
+DEFAULT_OPENAI_MODEL = "gpt-6-luna"
+DEFAULT_ANTHROPIC_MODEL = "claude-haiku-5-5"
 
 MODES = ("replay", "live", "record")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -77,11 +77,13 @@ def check_python() -> Check:
 def check_packages() -> Check:
     if not REQUIREMENTS.exists():
         return Check("fail", "packages", f"{REQUIREMENTS} is missing", "run the doctor from the course checkout")
+    from packaging.markers import Marker
+
     wrong, missing, pins = [], [], 0
     for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
-        pin = re.match(r"\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)", line)
-        if not pin:
-            continue  # comments and `-e .`
+        pin = re.match(r"\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)\s*(?:;([^#]*))?", line)
+        if not pin or (pin[3] and not Marker(pin[3]).evaluate()):
+            continue  # comments, and pins for another Python or platform (the lock covers 3.11-3.13)
         pins += 1
         try:
             have = version(pin[1])
@@ -93,7 +95,7 @@ def check_packages() -> Check:
     if not (wrong or missing):
         return Check("ok", "packages", f"all {pins} pins in requirements.txt match")
     detail = "; ".join(filter(None, [", ".join(wrong), missing and "missing: " + ", ".join(missing)]))
-    return Check("fail", "packages", detail, "run `make install` (or `pip install -r requirements.txt` in the venv)")
+    return Check("fail", "packages", detail, "run `make install` (or `pip install --no-deps -r requirements.txt` in the venv)")
 
 
 def _in_kernel() -> bool:
@@ -109,7 +111,7 @@ def check_kernel() -> Check:
     if _in_kernel():
         if not (REPO_ROOT / "notebooks").is_dir():
             return Check("fail", "kernel", f"this kernel ({sys.executable}) runs an installed copy of lessonlib",
-                         "pick the course's kernel, or `pip install -r requirements.txt` in the course folder")
+                         "pick the course's kernel, or `pip install --no-deps -r requirements.txt` in the course folder")
         where = "the course's .venv" if Path(sys.prefix).resolve().is_relative_to(REPO_ROOT / ".venv") else "not .venv"
         return Check("ok", "kernel", f"this kernel runs {sys.executable} ({where}; lessonlib from {REPO_ROOT})")
     try:

@@ -27,7 +27,10 @@ class Price:
 _OPENAI_SRC = "third-party pages quoting platform.openai.com/docs/pricing (tokenmix.ai, morphllm.com, 2026-04..06)"
 _ANTHROPIC_SRC = "third-party pages quoting Anthropic's pricing page (release notes of public cost trackers, 2026-09..10)"
 
+_LUNA_SRC = "third-party pages quoting developers.openai.com/api/docs/pricing (Vercel AI Gateway, inference.sh, 2026-10)"
+
 PRICES: dict[str, Price] = {
+    "gpt-6-luna": Price(0.10, 0.50, "2026-10", _LUNA_SRC, False),
     "gpt-5.5": Price(5.00, 30.00, "2026-06", _OPENAI_SRC, False),
     "gpt-5.4": Price(2.50, 15.00, "2026-06", _OPENAI_SRC, False),
     "gpt-5.4-mini": Price(0.75, 4.50, "2026-06", _OPENAI_SRC, False),

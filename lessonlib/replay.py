@@ -303,8 +303,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send_simple(self, status: int, text: str, *, content_type: str = "text/plain; charset=utf-8") -> None:
-        data = text.encode("utf-8")
+    def _send_simple(self, status: int, text: str, provider: str | None = None) -> None:
+        # openai 3.5x puts only a JSON body's error.message into str(err) ("Error code: 404" for plain text);
+        # anthropic 2.14 prints a plain-text body verbatim but a JSON one as a dict. So each gets its own.
+        if provider == "openai":
+            content_type = "application/json"
+            data = json.dumps({"error": {"message": text, "type": "lessonlib_replay", "param": None, "code": None}}).encode()
+        else:
+            content_type, data = "text/plain; charset=utf-8", text.encode("utf-8")
         self.send_response(status)
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
@@ -346,7 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif server.mode in ("record", "live"):
                 refusal = server.budget.refusal() if server.budget is not None else None
                 if refusal:
-                    self._send_simple(402, refusal)
+                    self._send_simple(402, refusal, provider)
                 else:
                     self._forward(provider, path, body, arrived)
             else:
@@ -354,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
                 with server._lock:
                     server.misses.append(message)
                 server.write_usage_report()
-                self._send_simple(404, message)
+                self._send_simple(404, message, provider)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout lesson does this on purpose)
         finally:
@@ -481,5 +487,6 @@ class _Handler(BaseHTTPRequestHandler):
                 502,
                 f"Record mode could not reach {url}: {exc.__class__.__name__}: {exc}. "
                 "Check your network, or LESSON_OPENAI_UPSTREAM / LESSON_ANTHROPIC_UPSTREAM in .env.",
+                provider,
             )
             return

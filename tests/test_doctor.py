@@ -149,13 +149,19 @@ def test_corrupt_cassette(run, tmp_path):
 
 def test_version_mismatch(run, monkeypatch, tmp_path):
     reqs = tmp_path / "requirements.txt"
-    reqs.write_text("# pins\nopenai==0.0.1\nanthropic==2.14.0\nno-such-package-xyz==1.0\n-e .\n")
+    import anthropic
+    import openai
+
+    # A universal lock: a pin for another Python or platform (the marker is false here) must be skipped.
+    reqs.write_text(f"# pins\nopenai==0.0.1\nanthropic=={anthropic.__version__}\nno-such-package-xyz==1.0\n"
+                    "pywinpty==3.1.2 ; sys_platform == 'win32'\nnumpy==0.0.1 ; python_full_version < '3.0'\n")
     monkeypatch.setattr(doctor, "REQUIREMENTS", reqs)
     code, out = run()
     assert code == 1
     row = line(out, "packages")
-    assert row.startswith("✘ packages: openai 3.3.0 (wants 0.0.1); missing: no-such-package-xyz")
-    assert "pip install -r requirements.txt" in row and "anthropic" not in row
+    assert row.startswith(f"✘ packages: openai {openai.__version__} (wants 0.0.1); missing: no-such-package-xyz")
+    assert "pip install --no-deps -r requirements.txt" in row and "anthropic" not in row
+    assert "pywinpty" not in row and "numpy" not in row
 
 
 def test_bad_settings(run):
@@ -220,7 +226,7 @@ def provider():
 def test_live_calls_against_a_local_provider(run, provider):
     code, out = run(live=True, LESSON_MODE="live", **provider)
     assert code == 0, out
-    assert line(out, "live openai").startswith("✔ live openai: gpt-5.4-mini answered in")
+    assert line(out, "live openai").startswith("✔ live openai: gpt-6-luna answered in")
     assert line(out, "live anthropic").endswith("(10 in, 2 out)")
     assert out.strip().splitlines()[-1] == "doctor: 13 checks, 0 failed, 0 warnings: all good"
 
@@ -233,8 +239,8 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("status, expected", [
     (401, "✘ live openai: the provider rejected OPENAI_API_KEY (401) — create a new key"),
-    (403, "✘ live openai: this key may not use gpt-5.4-mini (403)"),
-    (404, "✘ live openai: model 'gpt-5.4-mini' not found for this key (404): model: gpt-5.4-mini"
+    (403, "✘ live openai: this key may not use gpt-6-luna (403)"),
+    (404, "✘ live openai: model 'gpt-6-luna' not found for this key (404): model: gpt-6-luna"
           " — set LESSON_OPENAI_MODEL"),
     (429, "✘ live openai: rate limited or out of credit (429)"),
     (500, "✘ live openai: HTTP 500"),

@@ -1,11 +1,11 @@
-"""Model-id currency: every model id the course uses is one the pinned SDKs list, and no Anthropic id
-is in the SDK's deprecation table.
+"""Model-id currency: every model id the course uses is one the pinned SDKs list, with no announced
+shutdown: neither in openai's "Deprecated values" docstrings nor in anthropic's deprecation table.
 
 Checked: the defaults (lessonlib/config.py, .env.example), every notebook's code cells, string
 literals in solutions/ and lessonlib/exercises/, and every cassette's requests and responses (including the dated
 snapshots the API answers with, e.g. gpt-5.4-mini-2026-03-17). Lists come from the installed SDKs:
-openai.types.shared.ChatModel / ResponsesModel, anthropic.types.Model and
-anthropic/_data/deprecated_models.py.
+openai.types.shared.ChatModel / ResponsesModel (and the "Deprecated values" docstring that follows each
+in its module), anthropic.types.Model and anthropic/_data/deprecated_models.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import re
 import typing
 
 import pytest
+
+# Private on purpose: the SDK's own deprecation table is the earliest warning of a retiring model id.
 from anthropic._data.deprecated_models import DEPRECATED_MODELS
 from anthropic.types import Model as AnthropicModel
-from openai.types.shared import ChatModel, ResponsesModel
+from openai.types.shared import ChatModel, ResponsesModel, chat_model, responses_model
 
 import wirecheck as W
 from lessonlib.config import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL
@@ -33,6 +35,11 @@ ALLOWED = {
         "the lesson's retired id, looked up in the SDK's model list to show it is gone",
     ("notebooks/cassettes/03_anthropic_messages.yaml", "claude-haiku-4-20250414"):
         "the recorded 404 answering the cell above",
+    ("notebooks/07_multi_turn.ipynb", "gpt-4o"):
+        "the lesson's count_tokens default: a tokenizer name for tiktoken.encoding_for_model, never sent to an API "
+        "(tiktoken 0.14 cannot map gpt-6-luna)",
+    ("solutions/07_multi_turn.py", "gpt-4o"): "the same tokenizer-name default, in the exercise's fixed count_tokens",
+    ("lessonlib/exercises/nb07.py", "gpt-4o"): "the same tokenizer name, in the checker that grades it",
     ("notebooks/08_vision.ipynb", "claude-sonnet-4-20250514"):
         "a code comment naming the lesson's retired id where course.anthropic_model replaces it",
 }
@@ -56,6 +63,29 @@ OPENAI_IDS = _literals(ChatModel) | _literals(ResponsesModel)
 ANTHROPIC_IDS = _literals(AnthropicModel)
 
 
+def openai_deprecations(*modules) -> dict[str, str]:
+    """id -> what the SDK announces, read from the "Deprecated values:" docstring under each model literal.
+
+    The docstring is generated from OpenAI's spec (a bare string after the type alias, so it is not the
+    module's __doc__): "- "gpt-5", "gpt-5-mini": Announced shutdown date: 2026-12-11. See ...".
+    """
+    out: dict[str, str] = {}
+    for module in modules or (chat_model, responses_model):
+        for node in ast.walk(ast.parse(open(module.__file__, encoding="utf-8").read())):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and node.value.lstrip().startswith("Deprecated values")):
+                continue
+            for item in re.split(r"\n- ", node.value)[1:]:
+                ids, _, said = item.rpartition('":')
+                said = " ".join(said.split()).split(" See ")[0].strip().rstrip(".")
+                for model_id in re.findall(r'"([^"]+)', ids + '"'):
+                    out[model_id] = said
+    return out
+
+
+OPENAI_DEPRECATED = openai_deprecations()
+
+
 def verdict(model_id: str) -> str | None:
     """Why a model id is not current, or None."""
     if model_id.startswith("claude"):
@@ -66,6 +96,8 @@ def verdict(model_id: str) -> str | None:
         return None
     if model_id not in OPENAI_IDS:
         return "not listed by openai.types.shared.ChatModel / ResponsesModel"
+    if model_id in OPENAI_DEPRECATED:
+        return f"deprecated ({OPENAI_DEPRECATED[model_id]}, openai/types/shared/chat_model.py)"
     return None
 
 
@@ -140,12 +172,28 @@ def test_the_allow_list_holds_only_ids_still_in_use_and_not_current():
     assert not stale, f"ALLOWED entries no longer needed (remove them): {stale}"
 
 
-def test_responses_name_dated_snapshots_the_sdk_lists():
-    """The API answers with the snapshot behind an alias; the course's cassettes must name real ones."""
-    dated = {model_id for (rel, model_id) in uses()
-             if rel.endswith(".yaml") and re.search(r"-\d{4}-\d\d-\d\d$", model_id)}
-    assert dated, "no dated snapshot in any cassette: did the renderer stop resolving aliases?"
-    assert all(verdict(model_id) is None for model_id in dated), sorted(dated)
+def test_responses_name_the_snapshot_behind_an_alias_where_the_sdk_lists_one():
+    """The API answers with the dated snapshot behind an alias (gpt-5.4-mini -> gpt-5.4-mini-2026-03-17);
+    an alias with no listed snapshot (gpt-6-luna) answers as itself. The renderer must do the same."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import render_cassettes
+
+    r = render_cassettes.Renderer.__new__(render_cassettes.Renderer)
+    assert r.openai_model("gpt-5.4-mini") == "gpt-5.4-mini-2026-03-17"
+    assert r.openai_model("gpt-6-luna") == "gpt-6-luna"
+    responses = {model_id for (rel, model_id) in uses() if rel.endswith(".yaml")}
+    assert responses and all(verdict(model_id) is None for model_id in responses - {m for _, m in ALLOWED})
+
+
+def test_the_deprecation_docstring_is_read():
+    """If the SDK changes the docstring's layout, this fails before a retiring id slips through."""
+    assert OPENAI_DEPRECATED.get("gpt-5") == OPENAI_DEPRECATED.get("gpt-5-mini") != None  # noqa: E711
+    assert "2026-12-11" in OPENAI_DEPRECATED["gpt-5"]
+    assert "2027-01-14" in OPENAI_DEPRECATED["gpt-4o"]
+    assert "Not a supported model ID" in OPENAI_DEPRECATED["gpt-5.1-mini"]
+    assert "gpt-6-luna" not in OPENAI_DEPRECATED and len(OPENAI_DEPRECATED) > 40
 
 
 @pytest.mark.parametrize("model_id, expected", [
@@ -153,6 +201,9 @@ def test_responses_name_dated_snapshots_the_sdk_lists():
     ("claude-sonnet-4-5", "deprecated"),
     ("gpt-4.5-preview", "not listed"),
     ("gpt-5.4-mini-2026-03-17", None),
+    ("gpt-6-luna", None),
+    ("gpt-5-mini", "deprecated (Announced shutdown date: 2026-12-11"),
+    ("gpt-4o", "deprecated (Announced shutdown date: 2027-01-14"),
 ])
 def test_verdicts(model_id, expected):
     why = verdict(model_id)

@@ -6,6 +6,8 @@ import pytest
 
 import anthropic
 import openai
+# Private on purpose: the notebook quotes these constants in prose (9.3, 9.12, exercise 09.2); this
+# pins them so a changed default fails here first.
 from anthropic import _constants as anthropic_constants
 from openai import _constants as openai_constants
 
@@ -53,6 +55,8 @@ def test_defaults():
 
 
 def test_backoff_band():
+    # Private on purpose: 9.12 computes the band from the formula instead of calling the SDK; this
+    # draws from the SDK's own _calculate_retry_timeout so the formula in the prose cannot drift.
     from openai._models import FinalRequestOptions
 
     client = openai.OpenAI(api_key="not-a-key", base_url="http://127.0.0.1:9/v1", max_retries=6)
@@ -65,6 +69,7 @@ def test_backoff_band():
 
 
 def test_anthropic_529_is_overloaded_error():
+    # Private on purpose: the SDK's own status-to-class mapping, which 9.1 and 9.6 describe.
     from anthropic._error_classes import make_status_error
 
     body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}, "request_id": "req_011C"}
@@ -80,3 +85,26 @@ def test_connection_errors_have_no_status_code():
         err = module.APITimeoutError(request=request)
         assert isinstance(err, module.APIConnectionError)
         assert not hasattr(err, "status_code") and not hasattr(err, "request_id")
+
+
+def test_body_and_status_code_attributes():
+    """9.1: `body` is on every APIError (None without an answer); APIResponseValidationError has a
+    response and status_code but no request_id."""
+    request = httpx2.Request("POST", "https://example.invalid/v1/x")
+    for module in (openai, anthropic):
+        assert module.APIConnectionError(request=request).body is None
+        err = module.APIResponseValidationError(response=_response(200), body={"x": 1})
+        assert err.status_code == 200 and err.response is not None and err.body == {"x": 1}
+        assert not hasattr(err, "request_id")
+
+
+def test_default_http_clients_take_event_hooks():
+    """9.3: the public factories the attempt log uses exist and pass event_hooks to httpx2."""
+    def hook(_):
+        return None
+
+    for factory in (openai.DefaultHttpx2Client, anthropic.DefaultHttpxClient):
+        http_client = factory(event_hooks={"request": [hook], "response": [hook]})
+        assert isinstance(http_client, httpx2.Client)
+        assert http_client.event_hooks["request"] == [hook] and http_client.event_hooks["response"] == [hook]
+        http_client.close()
