@@ -5,10 +5,12 @@
 #   make record  re-record every cassette from the real APIs (keys in .env), then re-run the notebooks
 #   make cassettes   re-render the authored cassettes from tools/specs/
 #   make bench   run the benchmarks
+#   make site    build the course website into _site/ from the notebooks as stored (nothing re-executed)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+SITE_DIR ?= _site
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -17,7 +19,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-.PHONY: install lab test record cassettes bench doctor
+.PHONY: install lab test record cassettes bench doctor site
 install: $(BIN)/.installed
 
 lab: $(BIN)/.installed
@@ -37,3 +39,6 @@ bench: $(BIN)/.installed
 
 doctor: $(BIN)/.installed
 	$(BIN)/python -m lessonlib doctor
+
+site: $(BIN)/.installed
+	$(BIN)/python tools/build_site.py --out $(SITE_DIR)
