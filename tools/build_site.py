@@ -161,12 +161,12 @@ def _analyse(body: str) -> tuple[list[dict], list[dict]]:
                         sections.append(current)
                     current = {"a": node["id"], "t": text, "x": []}
                 else:
-                    text = node.get_text(" ") if hasattr(node, "get_text") else str(node)
+                    text = node.get_text("") if hasattr(node, "get_text") else str(node)
                     current["x"].append(" ".join(text.split()))
         else:
             source = cell.select_one(".jp-InputArea-editor")
             if source is not None:
-                current["x"].append(" ".join(source.get_text(" ").split()))
+                current["x"].append(" ".join(source.get_text("").split()))
     sections.append(current)
     for section in sections:
         section["x"] = " ".join(t for t in section["x"] if t)
@@ -266,6 +266,11 @@ def readme_summaries(readme: str) -> dict[str, str]:
     return rows
 
 
+def github_slug(text: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, each space a hyphen."""
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
 def render_readme(links: Links, out: Path) -> Page:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     body = render_markdown(text)
@@ -273,6 +278,11 @@ def render_readme(links: Links, out: Path) -> Page:
     wrapped = ('<div class="jp-Cell jp-MarkdownCell jp-Notebook-cell"><div class="jp-RenderedHTMLCommon '
                f'jp-RenderedMarkdown jp-MarkdownOutput" data-mime-type="text/markdown">{body}</div></div>')
     headings, sections = _analyse(wrapped)
+    # The README links its own sections as GitHub names them (#where-the-recordings-come-from--read-this);
+    # nbconvert names them differently, so map each GitHub anchor to the id of the same heading.
+    slugs = {github_slug(h["text"]): h["id"] for h in headings}
+    wrapped = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{slugs.get(html.unescape(m.group(1)), m.group(1))}"',
+                     wrapped)
     title = headings[0]["text"] if headings else "README"
     return Page(name="readme", url="readme.html", title=title, kind="readme", short="README", body=wrapped,
                 headings=headings, sections=sections)
