@@ -43,6 +43,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 # Terms for the search check, the first that occurs in exactly one notebook (and not in the README) is used.
 SEARCH_TERMS = ["tool_use_id", "is_error", "parallel_tool_calls", "overloaded_error", "system_fingerprint",
                 "get_format_mimetype", "aiolimiter"]
+REMOTE_CSS = re.compile(r"(?:url\(\s*['\"]?|@import\s+['\"]?)((?:https?:)?//[^)'\"\s]*)")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
 
@@ -158,10 +159,10 @@ def test_nothing_is_loaded_from_outside_the_site(site):
                     if not target.is_file():
                         problems.append(f"{page.name}: <{tag} {attr}={value!r}> is not in the site")
         for style in soup.find_all("style"):
-            problems += [f"{page.name}: <style> loads {u}" for u in re.findall(r"url\(\s*['\"]?(?:https?:)?//[^)]*", style.text)]
+            problems += [f"{page.name}: <style> loads {u}" for u in REMOTE_CSS.findall(style.text)]
     for css in sorted((site / "assets").glob("*.css")):
         text = re.sub(r"/\*.*?\*/", "", css.read_text(encoding="utf-8"), flags=re.S)  # comments cite URLs
-        problems += [f"assets/{css.name}: {m}" for m in re.findall(r"(?:url\(\s*['\"]?|@import\s+['\"]?)(?:https?:)?//[^)'\"]*", text)]
+        problems += [f"assets/{css.name}: {m}" for m in REMOTE_CSS.findall(text)]
     assert not problems, "the site must ship what it loads:\n" + "\n".join(problems)
     assert not list(site.rglob("*.ipynb")), "the site shows notebooks as pages, it does not copy them"
 
@@ -182,7 +183,8 @@ def test_solutions_are_not_inlined(site):
                      if c.cell_type == "code" and re.search(r"^check\(", c.source, re.M))
         page = (site / f"{name}.html").read_text(encoding="utf-8")
         marked = len(re.findall(r"celltag_site-exercise-(?:check|stub-check)\b", page))
-        assert checks >= 2 and marked == checks, f"{name}: {marked} check cells marked on the page, {checks} in the notebook"
+        assert checks >= 2 and marked == checks, (
+            f"{name}: {marked} check cells marked on the page, {checks} in the notebook")
         assert re.search(r"celltag_site-exercise-stub", page), f"{name}: no exercise stub is marked"
 
 
@@ -192,7 +194,9 @@ def test_repository_links(tmp_path):
     assert builder.resolve_repo("https://github.com/octo/course.git", env={}) == "octo/course"
     assert builder.resolve_repo("", env={"SITE_REPO": "octo/course"}) is None  # --repo '' means unknown
     assert builder.resolve_repo(None, env={"SITE_REPO": "octo/course"}) == "octo/course"
-    for remote in ("https://github.com/octo/course.git", "git@github.com:octo/course.git", "ssh://git@github.com/octo/course"):
+    remotes = ("https://github.com/octo/course.git", "git@github.com:octo/course.git",
+               "ssh://git@github.com/octo/course")
+    for remote in remotes:
         assert builder.GITHUB_REMOTE.match(remote).group("repo") == "octo/course", remote
     assert not builder.GITHUB_REMOTE.match("https://gitlab.com/octo/course.git")
 
@@ -280,6 +284,9 @@ def test_page_in_the_browser(driver, server, site, name):
     assert not broken, f"{name}: images that did not load: {broken}"
 
     assert "authored" in state["banner"] and "Where the recordings come from" in state["banner"], state["banner"]
+    banner_link = driver.find_element(By.CSS_SELECTOR, ".site-banner a").get_attribute("href")
+    assert banner_link.startswith(f"{base}/readme.html#Where-the-recordings-come-from"), (
+        f"{name}: the banner should link to the README section on the recordings, links to {banner_link}")
     assert "make lab" in state["run"] and "git clone" in state["run"] and "Codespaces" in state["run"]
     assert state["toc"] == len(NOTEBOOKS), f"{name}: the contents should list every notebook"
 
@@ -287,7 +294,8 @@ def test_page_in_the_browser(driver, server, site, name):
         nb = _notebook(name)
         cells = [c for c in nb.cells if c.cell_type == "code"]
         stored = [o for c in cells for o in c.get("outputs", [])]
-        assert state["code"] == len(cells), f"{name}: {state['code']} code blocks on the page, {len(cells)} in the notebook"
+        assert state["code"] == len(cells), (
+            f"{name}: {state['code']} code blocks on the page, {len(cells)} in the notebook")
         assert len(state["outputs"]) == len(stored), (
             f"{name}: {len(state['outputs'])} outputs on the page, {len(stored)} in the notebook")
         for i, (output, shown) in enumerate(zip(stored, state["outputs"], strict=True)):
@@ -303,7 +311,8 @@ def test_page_in_the_browser(driver, server, site, name):
                 if expected is None:  # HTML or markdown: shown, in its own rendering
                     assert _norm(shown["text"]), f"{label} is empty on the page"
                 else:  # streams and plain text: exactly the stored text (a stream may be only newlines)
-                    assert _norm(shown["text"]) == expected, f"{label} differs from the notebook:\n{shown['text'][:500]}"
+                    assert _norm(shown["text"]) == expected, (
+                        f"{label} differs from the notebook:\n{shown['text'][:500]}")
         position = PAGES.index(name)
         prev_page = "index" if name == NOTEBOOKS[0] else PAGES[position - 1]
         assert state["pager"][0] == f"{prev_page}.html", f"{name}: previous should be {prev_page}"

@@ -331,14 +331,19 @@ def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False
     index = Page(name="index", url="index.html", title=course_title, kind="index", short="Home")
 
     setup_id, recordings_id = _anchor(readme, SETUP_HEADING), _anchor(readme, RECORDINGS_HEADING)
+    for heading, found in ((SETUP_HEADING, setup_id), (RECORDINGS_HEADING, recordings_id)):
+        if not found:
+            print(f"build_site: warning: README has no heading {heading!r}; linking to the top of the README page",
+                  file=sys.stderr)
+    setup = f"readme.html#{setup_id}" if setup_id else "readme.html"
     repo_info = {
         "repo": repo,
         "name": repo.split("/")[1] if repo else "",
         "clone": f"https://github.com/{repo}.git" if repo else "",
         "url": f"https://github.com/{repo}" if repo else "",
-        "codespaces": f"https://codespaces.new/{repo}" if repo else f"readme.html#{setup_id}",
-        "setup": f"readme.html#{setup_id}",
-        "recordings": f"readme.html#{recordings_id}",
+        "codespaces": f"https://codespaces.new/{repo}" if repo else setup,
+        "setup": setup,
+        "recordings": f"readme.html#{recordings_id}" if recordings_id else "readme.html",
         "branch": branch,
     }
 
