@@ -10,11 +10,13 @@
 #
 # Set-up installs the complete lock with --no-deps (see README "Versions" for why), using uv when it can
 # (about 10x faster than pip here) and pip otherwise; both read the same requirements.txt.
+#   make site    build the course website into _site/ from the notebooks as stored (nothing re-executed)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
+SITE_DIR ?= _site
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -24,7 +26,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	  $(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -e .
 	touch $@
 
-.PHONY: install lab test record cassettes bench doctor lock canary
+.PHONY: install lab test record cassettes bench doctor lock canary site
 install: $(BIN)/.installed
 
 lab: $(BIN)/.installed
@@ -51,3 +53,5 @@ lock: $(BIN)/.installed
 
 canary: $(BIN)/.installed
 	$(BIN)/python tools/canary.py $(CANARY_ARGS)
+site: $(BIN)/.installed
+	$(BIN)/python tools/build_site.py --out $(SITE_DIR)
