@@ -138,22 +138,26 @@ def _grade(ex: Exercise, answer: Any, outcome: list[Result]) -> None:
         outcome.append(Result(ex.id, False, "not started yet: replace the `...` / NotImplementedError in the cell above."))
     except BaseException as exc:  # noqa: BLE001 - a learner's bug must print a nudge, never a traceback
         what = f"{type(exc).__name__}: {exc}"
-        if _raised_in_learner_code(exc):
+        if _raised_in_learner_code(exc, ex.checker):
             outcome.append(Result(ex.id, False, f"your code raised {what}"))
         else:
             outcome.append(Result(ex.id, False, f"the check could not use what your code returned ({what})."))
 
 
-def _raised_in_learner_code(exc: BaseException) -> bool:
-    """Whether the traceback passes through code that is neither lessonlib, the stdlib nor an installed package."""
-    installed = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, str(_HERE)})
+def _raised_in_learner_code(exc: BaseException, checker: Callable[..., Any]) -> bool:
+    """Whether the innermost frame that is the learner's or the check's (not lessonlib's, the stdlib's or an
+    installed package's) is the learner's."""
+    installed = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    learner = False
     tb = exc.__traceback__
     while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        if not name.startswith("<") and not name.startswith(installed):
-            return True
+        code = tb.tb_frame.f_code
+        if code is checker.__code__ or code.co_filename.startswith(str(_HERE / "exercises")):
+            learner = False
+        elif not code.co_filename.startswith(("<", str(_HERE), *installed)):
+            learner = True
         tb = tb.tb_next
-    return False
+    return learner
 
 
 def run_async(awaitable: Any) -> Any:
@@ -170,6 +174,11 @@ async def _wrap(awaitable: Any) -> Any:
     return await awaitable
 
 
+async def _call_in_loop(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    out = fn(*args, **kwargs)
+    return (await out) if inspect.isawaitable(out) else out
+
+
 # ---- the common steps of a check ----------------------------------------------------------------
 
 
@@ -179,14 +188,16 @@ def _name(fn: Any) -> str:
 
 
 def call(fn: Any, *args: Any, want: str, returns: type | tuple[type, ...] | None = None,
-         raises: dict[Any, str] | None = None, copy_args: bool = True, name: str | None = None, **kwargs: Any) -> Any:
+         raises: dict[Any, str] | None = None, copy_args: bool = True, in_loop: bool = False, name: str | None = None,
+         **kwargs: Any) -> Any:
     """Call the learner's ``fn(*args, **kwargs)`` and do the checks every exercise needs.
 
     ``want`` says what to return ("a dict with the keys ..."), ``returns`` the accepted type(s);
     ``raises`` maps an exception type (or a tuple of them) to its nudge ({exc} is replaced by the
     exception); ``name`` is how the nudges name the call (default: the function's name).
     The answer gets deep copies of the arguments (unless ``copy_args=False``), so it cannot spoil
-    later cases, and it is told when it changed them. An awaitable result is awaited in a fresh event loop.
+    later cases, and it is told when it changed them. An awaitable result is awaited in a fresh event loop
+    (``in_loop=True`` calls the answer inside that loop, for answers that start tasks before they return).
     """
     if not callable(fn) or inspect.isclass(fn):
         raise NotYet(f"pass the function itself, without calling it; you passed {an(type(fn).__name__)}.")
@@ -199,7 +210,7 @@ def call(fn: Any, *args: Any, want: str, returns: type | tuple[type, ...] | None
     copies = [*given[0], *given[1].values()]
     comparable = [kept is not arg and _equal(kept, arg) for kept, arg in zip(copies, originals)]
     try:
-        out = fn(*given[0], **given[1])
+        out = run_async(_call_in_loop(fn, *given[0], **given[1])) if in_loop else fn(*given[0], **given[1])
         if inspect.isawaitable(out):
             out = run_async(out)
     except NotImplementedError:

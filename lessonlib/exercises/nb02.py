@@ -73,9 +73,9 @@ def _(fn: Any) -> str:
                                           "than input."),
             (want + reasoning * pout / 1e6, "you counted reasoning tokens twice: completion_tokens already includes them."),
             (lambda g: g != 0 and any(abs(g - round(want, digits)) < 1e-15 for digits in range(2, 10)),
-             f"don't round: return the full value. Expected {want!r}, you returned {out!r}."),
+             f"don't round: return the full value. Expected {want:.12g}, you returned {out!r}."),
         ], otherwise=f"for {u.prompt_tokens} in / {u.completion_tokens} out at ${pin}/${pout} per million, "
-                     f"expected ${want!r}, got {out!r}.")
+                     f"expected ${want:.12g}, got {out!r}.")
     return "the same arithmetic as lessonlib.prices.cost_usd."
 
 

@@ -264,7 +264,9 @@ def _check_validation(fn: Any) -> str:
         if out:
             raise NotYet(f"{args} fits its schema (properties {sorted(schema['properties'])}), but you reported {out}."
                          + (" An integer property may hold a number: check the type only where it says 'string'."
-                            if "limit" in args else ""))
+                            if "limit" in args else "")
+                         + (" Read the names from the `schema` you are given: it is not always WEATHER_SCHEMA."
+                            if any("city" in str(p) for p in out) and schema is SEARCH_SCHEMA else ""))
     for schema, args, name, what in _BAD_ARGS:
         out = [str(p) for p in call(fn, schema, args, want=want)]
         if not out:

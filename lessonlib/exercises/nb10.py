@@ -79,7 +79,7 @@ def _(fn: Any) -> str:
         tracker = _Tracker()
         coros = [tracker.call(i, d) for i, d in enumerate(delays)]
         try:
-            out = call(fn, coros, limit, copy_args=False, returns=(list, tuple), want="the list of results",
+            out = call(fn, coros, limit, copy_args=False, in_loop=True, returns=(list, tuple), want="the list of results",
                        name=f"bounded_gather(7 coroutines, limit={limit})")
         finally:
             _close_all(coros)
@@ -88,8 +88,8 @@ def _(fn: Any) -> str:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
         if tracker.peak > limit and _semaphore_per_task(fn):
-            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time: the semaphore "
-                         "is not shared. Create one outside and use it in every task.")
+            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time, so the "
+                         "semaphore is not shared: create one outside and use it in every task.")
         if tracker.peak > limit:
             raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time: "
                          "acquire a semaphore around each `await`, not around the whole gather.")
@@ -134,7 +134,7 @@ class _Flaky:
 def _(fn: Any) -> str:
     items = ["a", "b", "c", "d", "e"]
     flaky = _Flaky()
-    out = call(fn, flaky, items, 3, copy_args=False, returns=(list, tuple), want="one entry per item, in order",
+    out = call(fn, flaky, items, 3, copy_args=False, in_loop=True, returns=(list, tuple), want="one entry per item, in order",
                name="gather_with_retry(call, items, 3)",
                raises={Exception: "gather_with_retry raised {exc.__class__.__name__}: one failing item must not sink "
                                   "the batch; use asyncio.gather(..., return_exceptions=True)."})
@@ -180,6 +180,8 @@ def _(fn: Any) -> str:
         ((0, 4, 1.5), 0.0, "no calls, no time"),
     ]
     for args, want, why in cases:
-        got = call(fn, *args, returns=(int, float), want="the number of seconds", name=f"expected_wall_time{args}")
+        got = call(fn, *args, returns=(int, float), want="the number of seconds", name=f"expected_wall_time{args}",
+                   raises={TypeError: f"expected_wall_time{args} raised TypeError ({{exc}}): concurrency None means "
+                                      "no limit; handle it before you divide by it."})
         compare(float(got), want, otherwise=f"expected_wall_time{args} returned {got!r}, expected {want} ({why}).")
     return "ceil(n / c) × L: the semaphore run above took about that long."
