@@ -7,7 +7,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from lessonlib.exercises import NotYet, call, compare, exercise
+from lessonlib.exercises import NotYet, an, call, compare, exercise
 from lessonlib.exercises.fixtures import completion
 
 # ---- 02.1 -------------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ def _(fn: Any) -> str:
         if missing:
             raise NotYet(f"the dict is missing {', '.join(missing)}.")
         if not isinstance(out["text"], str):
-            raise NotYet(f"'text' should be the answer string; you returned a {type(out['text']).__name__}. "
+            raise NotYet(f"'text' should be the answer string; you returned {an(type(out['text']).__name__)}. "
                          "Go one level deeper: choices[0].message.content.")
         if out["text"] != case.choices[0].message.content:
             raise NotYet("'text' is not the assistant's answer: it lives in completion.choices[0].message.content.")

@@ -7,7 +7,7 @@ import inspect
 import json
 from typing import Any
 
-from lessonlib.exercises import NotYet, compare, exercise
+from lessonlib.exercises import NotYet, an, compare, exercise
 from lessonlib.exercises.fixtures import completion
 
 # ---- 06.1 -------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def _(model: Any) -> str:
         raise NotYet(f"JOB_JSON's {', '.join(missing)} is not a field of your model, so pydantic drops it; add it.")
     salary = posting.salary
     if not isinstance(salary, BaseModel):
-        raise NotYet(f"salary came back as a {type(salary).__name__}; give it its own model (class Salary(BaseModel)) "
+        raise NotYet(f"salary came back as {an(type(salary).__name__)}; give it its own model (class Salary(BaseModel)) "
                      "so posting.salary.min is typed and checked.")
     for key in ("min", "max"):
         if type(getattr(salary, key, None)) is not int:
