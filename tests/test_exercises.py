@@ -1,17 +1,22 @@
-"""Every exercise's solution passes its check, and every exercise has a solution.
+"""Every exercise's solution passes its check, every notebook's stub gets a nudge, and the shared
+runner keeps its promises: a verdict within the time limit, two-step hints, no traceback.
 
-The unsolved side is proven by nbval: each notebook's stored output of its check cells is the
-"not yet" line, so a checker that wrongly accepted the stub would change the output and fail.
+Wrong answers and alternative right answers for every checker are in test_exercise_answers.py.
 """
 
+import asyncio
 import importlib.util
-import os
+import json
+import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import lessonlib
-from lessonlib.exercises import EXERCISES, _load_all, run
+import lessonlib.exercises as exercises
+from lessonlib.exercises import EXERCISES, _load_all, an, hint, run
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.py"))
@@ -72,3 +77,150 @@ def test_unsolved_answers_do_not_pass():
     for exercise_id in EXERCISES:
         for stub in (None, ...):
             assert not run(exercise_id, stub).passed, f"{exercise_id} accepted {stub!r}"
+
+
+# ---- the stubs, exactly as the notebooks' stub cells define them ---------------------------------
+
+STUB_NUDGES = {  # what the untouched stub is told (the first line of its check cell's output)
+    "01.1": "key_status returned None", "01.2": "make_client returned None", "03.2": "split_system returned None",
+    "06.1": "JobPosting has no fields yet", "06.2": "your model accepted skills=[]",
+    "06.3": "on a complete JSON answer it returned None", "07.1": "history did not change",
+    "07.2": "content None) made it raise TypeError", "07.3": "opens with a 'tool' message",
+    "08.1": "not started yet", "08.2": "not started yet", "08.3": "not started yet",
+    "09.1": "should_retry(openai.RateLimitError(429)) returned None", "09.3": "returned None, expected 'req_",
+    "10.1": "bounded_gather(7 coroutines, limit=3) returned None", "10.3": "expected_wall_time(5, 1, 0.8) returned None",
+}
+
+
+def _stubs():
+    """(notebook, exercise id, the name checked, the stub cell's code) for every check cell."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+        for i, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            found = re.search(r'check\("(\d\d\.\d+)", (\w+)\)', source)
+            if found:
+                before = source[:found.start()]
+                code = before if ("def " in before or "class " in before) else "".join(cells[i - 1]["source"])
+                yield pytest.param(path.stem, found.group(1), found.group(2), code, id=found.group(1))
+
+
+@pytest.mark.parametrize("notebook, exercise_id, name, code", list(_stubs()))
+def test_the_notebooks_stub_gets_a_nudge(notebook, exercise_id, name, code, replay_for, monkeypatch):
+    monkeypatch.setenv("LESSON_REPLAY_SPEED", "0")
+    replay_for(notebook)
+    developer = _load(ROOT / "solutions" / "06_structured_outputs.py").Developer
+    namespace = {"Developer": developer}
+    exec("import tiktoken\nfrom pydantic import BaseModel\nfrom lessonlib.tokens import count_message, count_messages",
+         namespace)
+    exec("\n".join(line for line in code.splitlines() if not line.startswith("print(")), namespace)
+    result = run(exercise_id, namespace[name])
+    assert not result.passed, f"{exercise_id} accepted the notebook's stub"
+    assert not result.message.startswith(("your code raised", "the check could not use", "didn't finish"))
+    assert STUB_NUDGES.get(exercise_id, "returned None") in result.message
+
+
+# ---- never hang ------------------------------------------------------------------------------------
+
+@pytest.fixture()
+def short_limit(monkeypatch):
+    _load_all()  # imports first, so they do not count against the limit
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 1.0)
+
+
+def _timed(exercise_id, answer):
+    started = time.monotonic()
+    result = run(exercise_id, answer)
+    return result, time.monotonic() - started
+
+
+async def _acquires_and_never_releases(coros, limit):  # issue 17's 10.1 answer that hung the kernel
+    sem = asyncio.Semaphore(limit)
+
+    async def one(coro):
+        await sem.acquire()
+        return await coro
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+async def _retries_until_everything_worked(call, items, attempts=2):  # issue 17's 10.2 answer: ignores attempts
+    results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)
+    while any(isinstance(r, Exception) for r in results):
+        failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+        for i, outcome in zip(failed, await asyncio.gather(*(call(items[i]) for i in failed), return_exceptions=True)):
+            results[i] = outcome
+    return results
+
+
+def test_a_stuck_async_answer_gets_its_verdict_in_time_and_is_cancelled(short_limit):
+    for exercise_id, answer, cause in (("10.1", _acquires_and_never_releases, "never released"),
+                                       ("10.2", _retries_until_everything_worked, "ignores `attempts`")):
+        result, took = _timed(exercise_id, answer)
+        assert not result.passed and result.message.startswith("didn't finish in 1 s: ") and cause in result.message
+        assert took < 2.0, f"{exercise_id} took {took:.1f} s"
+        time.sleep(0.2)
+        assert not [t for t in threading.enumerate() if t.name == f"check {exercise_id}"], "the answer still runs"
+
+
+def test_a_stuck_sync_answer_gets_its_verdict_in_time_and_the_kernel_stays_usable(short_limit):
+    release = threading.Event()
+
+    def waits_forever(n, concurrency, latency):
+        release.wait()
+        return 0.0
+
+    try:
+        result, took = _timed("10.3", waits_forever)
+        assert not result.passed and result.message.startswith("didn't finish in 1 s")
+        assert "still running in the background" in result.message
+        assert took < 2.0
+        assert run("10.3", _load(ROOT / "solutions" / "10_async.py").expected_wall_time).passed  # the next check works
+    finally:
+        release.set()
+
+
+def test_the_time_limit_is_set_per_exercise(monkeypatch):
+    _load_all()
+    assert all(ex.limit == 30 for ex in EXERCISES.values())
+    monkeypatch.setitem(EXERCISES, "10.3", EXERCISES["10.3"].__class__(**{**vars(EXERCISES["10.3"]), "limit": 0.5}))
+    result, took = _timed("10.3", lambda n, c, latency: time.sleep(5))
+    assert result.message.startswith("didn't finish in 0.5 s") and took < 1.5
+
+
+# ---- the rest of the runner --------------------------------------------------------------------------
+
+def test_hints_come_in_two_steps(capsys, monkeypatch):
+    monkeypatch.setattr(exercises, "_HINTS_SHOWN", {})
+    hint("05.1")
+    first = capsys.readouterr().out
+    hint("05.1")
+    second = capsys.readouterr().out
+    assert first.startswith("Hint for 05.1: ") and 'hint("05.1") again' in first and "input_schema" not in first
+    assert second.startswith("Worked approach for 05.1: ") and "input_schema" in second
+    hint("05.1")
+    assert capsys.readouterr().out == second
+    _load_all()
+    assert all(ex.idea and ex.hint and ex.idea != ex.hint for ex in EXERCISES.values())
+
+
+def test_a_crash_in_the_answer_is_told_apart_from_an_answer_the_check_cannot_use(monkeypatch):
+    def checker(answer):
+        return answer()["total"]  # the check's own code, on what the answer returned
+
+    monkeypatch.setitem(EXERCISES, "99.1", exercises.Exercise("99.1", "a test", checker, "idea", "hint"))
+    assert run("99.1", lambda: {}["x"]).message == "your code raised KeyError: 'x'"
+    assert run("99.1", lambda: {}).message == "the check could not use what your code returned (KeyError: 'total')."
+
+
+def test_an_input_the_answer_changed_is_named():
+    def pops(tool):
+        tool.pop("function")
+        return {}
+
+    assert "changed the dict it was given" in run("05.1", pops).message
+
+
+def test_a_and_an():
+    assert an("'assistant'") == "an 'assistant'" and an("'tool'") == "a 'tool'" and an("'user'") == "a 'user'"
+    assert an("int") == "an int" and an("str") == "a str"

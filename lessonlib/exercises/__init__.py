@@ -1,26 +1,46 @@
-"""Self-checking exercises: ``check()`` grades an answer in place and never raises.
+"""Self-checking exercises: ``check()`` grades an answer in place, never raises and never hangs.
 
 In a notebook::
 
     def tool_schema_to_anthropic(tool): ...          # the stub you edit
     check("05.1", tool_schema_to_anthropic)           # prints one line: passed, or a nudge
+    hint("05.1")                                      # first call: a nudge; second call: the worked approach
 
-A failed check prints a short nudge and says how to get the fuller hint: ``hint("05.1")``.
-Checks for each notebook live in ``lessonlib/exercises/nbNN.py``; solutions in ``solutions/``.
+Every checker (``lessonlib/exercises/nbNN.py``) is a function that gets the learner's answer and
+raises ``NotYet("nudge")`` or returns a success note. They share the steps here:
+
+- ``run`` grades in a daemon thread and gives up after the exercise's time limit, so a stuck answer
+  gets a verdict ("didn't finish in 30 s: ...") and the kernel stays usable;
+- ``call`` calls the answer on copies of its input: a known exception becomes its nudge, then
+  "changed its input", "returned None" and the return type are checked; an async answer runs in a
+  fresh event loop, cancelled if the time runs out;
+- ``compare`` passes an expected value, or names the first known mistake that matches.
+
+Shared SDK objects (completions, messages, errors) are built in ``fixtures``; solutions are in ``solutions/``.
 Taught in: every notebook's "Exercises" section.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import copy
 import importlib
+import inspect
+import math
 import pkgutil
+import sys
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["Exercise", "Result", "NotYet", "check", "exercise", "hint", "run", "EXERCISES"]
+__all__ = ["Exercise", "Result", "NotYet", "check", "exercise", "hint", "run", "call", "compare", "EXERCISES"]
 
 PASS_MARK = "✅"
 FAIL_MARK = "❌"
+TIME_LIMIT: float | None = None  # seconds; set it to override every exercise's own limit (the tests use ~1 s)
+_HERE = Path(__file__).resolve().parent.parent  # the lessonlib package
 
 
 class NotYet(Exception):
@@ -32,7 +52,10 @@ class Exercise:
     id: str
     title: str
     checker: Callable[[Any], str | None]
-    hint: str
+    idea: str  # the first hint: a nudge towards the idea
+    hint: str  # the second hint: the worked approach
+    limit: float = 30.0  # seconds before the check gives up
+    hangs: str = "is there a loop that never ends, or an await that never returns?"
 
 
 @dataclass
@@ -43,13 +66,15 @@ class Result:
 
 
 EXERCISES: dict[str, Exercise] = {}
+_HINTS_SHOWN: dict[str, int] = {}
+_LOOPS: dict[int, asyncio.AbstractEventLoop] = {}  # checker thread id -> the event loop of its async answer
 
 
-def exercise(id: str, title: str, hint: str) -> Callable[[Callable[[Any], str | None]], Callable[[Any], str | None]]:
+def exercise(id: str, title: str, *, idea: str, hint: str, limit: float = 30.0, hangs: str | None = None) -> Any:
     """Register a checker. It gets the learner's answer; returns an optional success note or raises NotYet."""
 
     def register(fn: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
-        EXERCISES[id] = Exercise(id, title, fn, hint)
+        EXERCISES[id] = Exercise(id, title, fn, idea, hint, limit, hangs or Exercise.hangs)
         return fn
 
     return register
@@ -67,22 +92,180 @@ def _find(id: str) -> Exercise | None:
     return EXERCISES.get(id)
 
 
+def an(word: Any) -> str:
+    """'a' or 'an' before a word: an 'assistant' message, a 'tool' message, a 'user' turn, an int, a str."""
+    first = str(word).lstrip("'\"")[:1].lower()
+    return f"{'an' if first in ('a', 'e', 'i', 'o') else 'a'} {word}"
+
+
+# ---- grading: one daemon thread per check, with a time limit ------------------------------------
+
+
 def run(id: str, answer: Any) -> Result:
-    """Grade an answer and return the result (used by ``check`` and by the solution tests)."""
+    """Grade an answer and return the result (used by ``check`` and by the tests)."""
     ex = _find(id)
     if ex is None:
         return Result(id, False, f"there is no exercise {id!r}; check the id in the cell above.")
     if answer is None or answer is Ellipsis:
         return Result(id, False, "not started yet: fill in the cell above, run it, then run this check again.")
+    limit = TIME_LIMIT or ex.limit
+    outcome: list[Result] = []
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(_grade, ex, answer, outcome),
+                              name=f"check {id}", daemon=True)  # a daemon never keeps the kernel from exiting
+    worker.start()
+    worker.join(limit)
+    if outcome:
+        return outcome[0]
+    loop = _LOOPS.get(worker.ident or 0)
+    if loop is not None:  # an async answer: cancel it, so the thread ends
+        try:
+            loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+    worker.join(0.5)
+    still = "" if not worker.is_alive() else (" (it is still running in the background; if the notebook gets slow, "
+                                               "restart the kernel)")
+    return Result(id, False, f"didn't finish in {limit:g} s{still}: {ex.hangs}")
+
+
+def _grade(ex: Exercise, answer: Any, outcome: list[Result]) -> None:
     try:
         note = ex.checker(answer)
+        outcome.append(Result(ex.id, True, note or ""))
     except NotYet as exc:
-        return Result(id, False, str(exc))
+        outcome.append(Result(ex.id, False, str(exc)))
     except NotImplementedError:
-        return Result(id, False, "not started yet: replace the `...` / NotImplementedError in the cell above.")
-    except Exception as exc:  # noqa: BLE001 - a learner's bug must print a hint, never a traceback
-        return Result(id, False, f"your code raised {type(exc).__name__}: {exc}")
-    return Result(id, True, note or "")
+        outcome.append(Result(ex.id, False, "not started yet: replace the `...` / NotImplementedError in the cell above."))
+    except BaseException as exc:  # noqa: BLE001 - a learner's bug must print a nudge, never a traceback
+        what = f"{type(exc).__name__}: {exc}"
+        if _raised_in_learner_code(exc, ex.checker):
+            outcome.append(Result(ex.id, False, f"your code raised {what}"))
+        else:
+            outcome.append(Result(ex.id, False, f"the check could not use what your code returned ({what})."))
+
+
+def _raised_in_learner_code(exc: BaseException, checker: Callable[..., Any]) -> bool:
+    """Whether the innermost frame that is the learner's or the check's (not lessonlib's, the stdlib's or an
+    installed package's) is the learner's."""
+    installed = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    learner = False
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code is checker.__code__ or code.co_filename.startswith(str(_HERE / "exercises")):
+            learner = False
+        elif not code.co_filename.startswith(("<", str(_HERE), *installed)):
+            learner = True
+        tb = tb.tb_next
+    return learner
+
+
+def run_async(awaitable: Any) -> Any:
+    """Run an awaitable to the end in a fresh event loop in this thread (a notebook's loop refuses asyncio.run)."""
+    with asyncio.Runner() as runner:
+        _LOOPS[threading.get_ident()] = runner.get_loop()
+        try:
+            return runner.run(_wrap(awaitable))
+        finally:
+            _LOOPS.pop(threading.get_ident(), None)
+
+
+async def _wrap(awaitable: Any) -> Any:
+    return await awaitable
+
+
+async def _call_in_loop(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    out = fn(*args, **kwargs)
+    return (await out) if inspect.isawaitable(out) else out
+
+
+# ---- the common steps of a check ----------------------------------------------------------------
+
+
+def _name(fn: Any) -> str:
+    name = getattr(fn, "__name__", "")
+    return name if name and not name.startswith("<") else "your function"
+
+
+def call(fn: Any, *args: Any, want: str, returns: type | tuple[type, ...] | None = None,
+         raises: dict[Any, str] | None = None, copy_args: bool = True, in_loop: bool = False, name: str | None = None,
+         **kwargs: Any) -> Any:
+    """Call the learner's ``fn(*args, **kwargs)`` and do the checks every exercise needs.
+
+    ``want`` says what to return ("a dict with the keys ..."), ``returns`` the accepted type(s);
+    ``raises`` maps an exception type (or a tuple of them) to its nudge ({exc} is replaced by the
+    exception); ``name`` is how the nudges name the call (default: the function's name).
+    The answer gets deep copies of the arguments (unless ``copy_args=False``), so it cannot spoil
+    later cases, and it is told when it changed them. An awaitable result is awaited in a fresh event loop
+    (``in_loop=True`` calls the answer inside that loop, for answers that start tasks before they return).
+    """
+    if not callable(fn) or inspect.isclass(fn):
+        raise NotYet(f"pass the function itself, without calling it; you passed {an(type(fn).__name__)}.")
+    name = name or _name(fn)
+    originals = [*args, *kwargs.values()]
+    try:
+        given = copy.deepcopy((args, kwargs)) if copy_args else (args, kwargs)
+    except Exception:  # noqa: BLE001 - coroutines, clients: pass them as they are
+        given = (args, kwargs)
+    copies = [*given[0], *given[1].values()]
+    comparable = [kept is not arg and _equal(kept, arg) for kept, arg in zip(copies, originals)]
+    try:
+        out = run_async(_call_in_loop(fn, *given[0], **given[1])) if in_loop else fn(*given[0], **given[1])
+        if inspect.isawaitable(out):
+            out = run_async(out)
+    except NotImplementedError:
+        raise
+    except tuple(kind for kinds in raises or () for kind in _tuple(kinds)) as exc:
+        nudge = next(text for kinds, text in (raises or {}).items() if isinstance(exc, kinds))
+        raise NotYet(nudge.format(exc=exc)) from None
+    changed = [arg for arg, kept, check in zip(originals, copies, comparable) if check and not _equal(kept, arg)]
+    if changed:
+        raise NotYet(f"{name} changed the {type(changed[0]).__name__} it was given: build a new one instead "
+                     "of editing its input.")
+    if out is None:
+        raise NotYet(f"{name} returned None: return {want}.")
+    if returns is not None and (not isinstance(out, returns) or (isinstance(out, bool) and bool not in _tuple(returns))):
+        raise NotYet(f"{name} returned {an(type(out).__name__)}: return {want}.")
+    return out
+
+
+def _tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _equal(got: Any, want: Any) -> bool:
+    """== for data, with floats compared to 1e-9 and no error for odd values."""
+    if isinstance(got, bool) or isinstance(want, bool):
+        return got is want
+    if isinstance(want, float) and isinstance(got, (int, float)):
+        return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)):
+        return len(got) == len(want) and all(_equal(g, w) for g, w in zip(got, want))
+    try:
+        return bool(got == want)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def compare(got: Any, want: Any, *, mistakes: list[tuple[Any, str]] = (), otherwise: str) -> None:  # type: ignore[assignment]
+    """Pass when ``got`` equals ``want``; else raise the nudge of the first known mistake that matches.
+
+    A mistake is (a wrong value, its nudge) or (a predicate on ``got``, its nudge); ``otherwise`` is the
+    nudge for any other wrong answer.
+    """
+    if _equal(got, want):
+        return
+    for wrong, nudge in mistakes:
+        try:
+            matched = wrong(got) if callable(wrong) else _equal(got, wrong)
+        except Exception:  # noqa: BLE001 - a predicate that does not fit this answer does not match
+            matched = False
+        if matched:
+            raise NotYet(nudge)
+    raise NotYet(otherwise)
+
+
+# ---- what the learner calls ---------------------------------------------------------------------
 
 
 def check(id: str, answer: Any) -> None:
@@ -99,6 +282,14 @@ def check(id: str, answer: Any) -> None:
 
 
 def hint(id: str) -> None:
-    """Print the fuller hint for an exercise."""
+    """Print a hint: the first call nudges towards the idea, the next ones show the worked approach."""
     ex = _find(id)
-    print(f"Hint for {id}: {ex.hint}" if ex else f"there is no exercise {id!r}.")
+    if ex is None:
+        print(f"there is no exercise {id!r}.")
+        return
+    _HINTS_SHOWN[id] = _HINTS_SHOWN.get(id, 0) + 1
+    if _HINTS_SHOWN[id] == 1:
+        print(f"Hint for {id}: {ex.idea}")
+        print(f'   Still stuck? Run hint("{id}") again for the worked approach.')
+    else:
+        print(f"Worked approach for {id}: {ex.hint}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lessonlib.exercises import NotYet, exercise
+from lessonlib.exercises import NotYet, call, exercise
 
 _KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
@@ -10,6 +10,7 @@ _KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 @exercise(
     "01.1",
     title="which keys are set",
+    idea="A missing name and an empty value both mean 'not set'; bool() is False for both None and ''.",
     hint="Loop over the two names and use env.get(name) — a missing name gives None, an empty value gives ''; "
     "bool() of either is False. Build {name: bool(env.get(name)) for name in (...)}.",
 )
@@ -21,29 +22,26 @@ def _key_status(fn):
         ({}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": False}),
     ]
     for env, expected in cases:
-        got = fn(dict(env))
-        if not isinstance(got, dict):
-            raise NotYet(f"return a dict of two booleans; you returned {type(got).__name__}.")
+        got = call(fn, env, want="a dict of two booleans", returns=dict)
         if secret in repr(got) or any(isinstance(v, str) for v in got.values()):
             raise NotYet("your dict contains the key itself: return True/False, never the value.")
         if set(got) != set(_KEYS):
-            raise NotYet(f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(got)}.")
+            raise NotYet(f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(map(str, got))}.")
         if got != expected:
-            raise NotYet(f"for env with {sorted(k for k, v in env.items())} you returned {got}; an empty value counts as not set.")
+            raise NotYet(f"for env with {sorted(env)} you returned {got}; an empty value counts as not set.")
     return "and no key value ever left the function."
 
 
 @exercise(
     "01.2",
     title="point a client at a server",
+    idea="Everything the client would read from the environment can be passed to its constructor instead.",
     hint="OpenAI(base_url=base_url, api_key='not-needed') — constructor arguments win over environment variables.",
 )
 def _make_client(fn):
     import openai
 
-    client = fn("http://127.0.0.1:11434/v1")
-    if not isinstance(client, openai.OpenAI):
-        raise NotYet(f"return an openai.OpenAI client; you returned {type(client).__name__}.")
+    client = call(fn, "http://127.0.0.1:11434/v1", want="an openai.OpenAI client", returns=openai.OpenAI)
     if str(client.base_url).rstrip("/") != "http://127.0.0.1:11434/v1":
         raise NotYet(f"the client sends requests to {client.base_url}; pass base_url= to OpenAI(...).")
     if client.api_key != "not-needed":

@@ -6,22 +6,18 @@ The test data are built from the anthropic SDK's own types (``TextBlock``, ``Too
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from anthropic.types import CacheCreation, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 
-from lessonlib.exercises import NotYet, exercise
+from lessonlib.exercises import NotYet, call, compare, exercise
 
 # ---- 03.1 --------------------------------------------------------------------------------------
 
 # A reply with extended thinking and two tool calls: the text is one block among four.
 TOOL_TURN = [
-    ThinkingBlock(
-        type="thinking",
-        thinking="The user asked about Tokyo and Osaka. I'll call get_weather once for each city.",
-        signature="EqQBCkYIBxgCKkBkZjE1YjNhN2RjMWE0ZTk2OGFhYzQ1ZWI1ZjU2NzFk",
-    ),
+    ThinkingBlock(type="thinking", signature="EqQBCkYIBxgCKkBkZjE1YjNhN2RjMWE0ZTk2OGFhYzQ1ZWI1ZjU2NzFk",
+                  thinking="The user asked about Tokyo and Osaka. I'll call get_weather once for each city."),
     TextBlock(type="text", text="I'll look up the current weather in both cities."),
     ToolUseBlock(type="tool_use", id="toolu_01QmV8c2kXfRzJ4nWb7TtY3e", name="get_weather", input={"city": "Tokyo"}),
     ToolUseBlock(type="tool_use", id="toolu_01Hd3LpZ9sKqA6uEv2NcGx8r", name="get_weather", input={"city": "Osaka"}),
@@ -34,44 +30,30 @@ SPLIT_TEXT = [
 ]
 
 
-def _copy(blocks: list[Any]) -> list[Any]:
-    """A fresh copy for each call, so an answer that edits its input cannot spoil later checks."""
-    return [block.model_copy(deep=True) for block in blocks]
-
-
-@exercise(
-    "03.1",
-    title="All the text of a reply",
-    hint=(
-        "Loop over the blocks, keep only those whose block.type == 'text', and return "
-        "''.join(block.text for ...). Other blocks (thinking, tool_use) have no .text attribute."
-    ),
-)
+@exercise("03.1", title="All the text of a reply",
+          idea="response.content is a list of blocks of different kinds; only some of them carry text.",
+          hint="Loop over the blocks, keep only those whose block.type == 'text', and return "
+               "''.join(block.text for ...). Other blocks (thinking, tool_use) have no .text attribute.")
 def _check_all_text(fn: Any) -> str:
-    try:
-        got = fn(_copy(TOOL_TURN))
-    except AttributeError as exc:
-        raise NotYet(
-            f"your function raised AttributeError ({exc}): a thinking or tool_use block has no .text. "
-            "Look at block.type before you read block.text."
-        ) from None
-    if got is None:
-        raise NotYet("your function returned None: return one string (the joined text).")
-    if not isinstance(got, str):
-        raise NotYet(f"return one string, not a {type(got).__name__}: join the pieces with ''.join(...).")
-    if "call get_weather" in got:
-        raise NotYet("the thinking block's text ended up in your answer: keep only blocks with type 'text'.")
-    if "get_weather" in got or "Tokyo" in got:
-        raise NotYet("tool_use content ended up in your answer: keep only blocks with type 'text'.")
+    def text_of(blocks: list[Any]) -> str:
+        return call(fn, blocks, returns=str, want="one string (the joined text): use ''.join(...)", raises={
+            AttributeError: "your function raised AttributeError ({exc}): a thinking or tool_use block has no .text. "
+                            "Look at block.type before you read block.text."})
+
     expected = "I'll look up the current weather in both cities."
-    if got.strip() != expected:
-        raise NotYet(f"for a thinking + text + 2 tool_use reply, expected {expected!r}, got {got!r}.")
-    got = fn(_copy(SPLIT_TEXT))
+    got = text_of(TOOL_TURN)
+    compare(got.strip(), expected, mistakes=[
+        (lambda got: "call get_weather" in got, "the thinking block's text ended up in your answer: keep only blocks "
+                                                "with type 'text'."),
+        (lambda got: "get_weather" in got or "Tokyo" in got, "tool_use content ended up in your answer: keep only "
+                                                             "blocks with type 'text'."),
+    ], otherwise=f"for a thinking + text + 2 tool_use reply, expected {expected!r}, got {got!r}.")
     expected = "".join(b.text for b in SPLIT_TEXT)
-    if got != expected:
-        if isinstance(got, str) and got.replace("\n", "").replace(" ", "") == expected.replace(" ", ""):
-            raise NotYet("the text blocks are consecutive pieces of one answer: join them with '' (no separator).")
-        raise NotYet(f"for three text blocks, expected {expected!r}, got {got!r}.")
+    got = text_of(SPLIT_TEXT)
+    compare(got, expected, mistakes=[
+        (lambda got: got.replace("\n", "").replace(" ", "") == expected.replace(" ", ""),
+         "the text blocks are consecutive pieces of one answer: join them with '' (no separator)."),
+    ], otherwise=f"for three text blocks, expected {expected!r}, got {got!r}.")
     if fn([]) != "":
         raise NotYet("an empty content list should give an empty string ''.")
     return "that works on any reply: text, thinking and tool_use blocks alike."
@@ -98,29 +80,18 @@ DEVELOPER_CHAT = [
 
 
 def _pair(fn: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
-    given = copy.deepcopy(messages)  # the learner's function gets a copy, so the test data stay intact
-    out = fn(given)
-    if given != messages:
-        raise NotYet("your function changed the list it was given: build a new list instead of removing items.")
-    if out is None:
-        raise NotYet("your function returned None: return a pair (system, messages).")
-    if not isinstance(out, tuple) or len(out) != 2:
-        raise NotYet(f"return a pair (system, messages), not a {type(out).__name__}.")
-    system, rest = out
-    if not isinstance(rest, list):
-        raise NotYet(f"the second item should be a list of messages, not a {type(rest).__name__}.")
-    return system, rest
+    """The (system, messages) pair; a two-item list is a pair too."""
+    out = call(fn, messages, returns=(tuple, list), want="a pair (system, messages)")
+    if len(out) != 2 or not isinstance(out[1], list):
+        raise NotYet(f"return a pair (system, messages): a str or None, then a list of messages; you returned {out!r:.80}.")
+    return out[0], out[1]
 
 
-@exercise(
-    "03.2",
-    title="OpenAI messages to Anthropic's (system, messages)",
-    hint=(
-        "Collect the content of every message whose role is 'system' or 'developer'; join those texts "
-        "with '\\n\\n' (None if there were none). The messages list is every other message, in order. "
-        "Build new lists; don't pop() from the one you were given."
-    ),
-)
+@exercise("03.2", title="OpenAI messages to Anthropic's (system, messages)",
+          idea="Anthropic takes the instructions as a separate system= argument, so pull them out of the list.",
+          hint="Collect the content of every message whose role is 'system' or 'developer'; join those texts "
+               "with '\\n\\n' (None if there were none). The messages list is every other message, in order. "
+               "Build new lists; don't pop() from the one you were given.")
 def _check_split_system(fn: Any) -> str:
     system, rest = _pair(fn, HTTP_CHAT)
     if any(m.get("role") == "system" for m in rest):
@@ -129,8 +100,7 @@ def _check_split_system(fn: Any) -> str:
         raise NotYet(f"the system text should be the system message's content, 'You are a helpful assistant.', not {system!r}.")
     if rest != HTTP_CHAT[1:]:
         raise NotYet(f"the messages should be just the user turn, {HTTP_CHAT[1:]!r}; got {rest!r}.")
-    system, rest = _pair(fn, TUTOR_CHAT)
-    if rest != TUTOR_CHAT[1:]:
+    if _pair(fn, TUTOR_CHAT)[1] != TUTOR_CHAT[1:]:
         raise NotYet("for a multi-turn chat, keep every user and assistant turn, in their original order.")
     system, rest = _pair(fn, DEVELOPER_CHAT)
     if any(m.get("role") == "system" for m in rest):
@@ -165,38 +135,22 @@ USAGES = [
 ]
 
 
-@exercise(
-    "03.3",
-    title="Total tokens of an Anthropic usage object",
-    hint=(
-        "input_tokens counts only the uncached part of the prompt. Add cache_creation_input_tokens and "
-        "cache_read_input_tokens (each may be None: use `or 0`) and output_tokens. Don't add the "
-        "cache_creation breakdown too: it splits cache_creation_input_tokens by TTL."
-    ),
-)
+@exercise("03.3", title="Total tokens of an Anthropic usage object",
+          idea="input_tokens leaves out the cached part of the prompt, and some usage fields can be None.",
+          hint="input_tokens counts only the uncached part of the prompt. Add cache_creation_input_tokens and "
+               "cache_read_input_tokens (each may be None: use `or 0`) and output_tokens. Don't add the "
+               "cache_creation breakdown too: it splits cache_creation_input_tokens by TTL.")
 def _check_total_tokens(fn: Any) -> str:
     for usage, expected in USAGES:
-        try:
-            got = fn(usage.model_copy(deep=True))
-        except TypeError as exc:
-            raise NotYet(
-                f"your function raised TypeError ({exc}): the cache fields are Optional and can be None; "
-                "count None as 0 (e.g. `usage.cache_read_input_tokens or 0`)."
-            ) from None
-        if got is None:
-            raise NotYet("your function returned None: return the total as an int.")
-        if got == expected:
-            continue
+        got = call(fn, usage, returns=(int, float), want="the total as an int", raises={
+            TypeError: "your function raised TypeError ({exc}): the cache fields are Optional and can be None; "
+                       "count None as 0 (e.g. `usage.cache_read_input_tokens or 0`)."})
         plain = usage.input_tokens + usage.output_tokens
-        if got == plain and plain != expected:
-            raise NotYet(
-                f"you returned input_tokens + output_tokens = {plain}, but this call also read or wrote "
-                f"{expected - plain} cached tokens, which input_tokens does not include. Expected {expected}."
-            )
-        if got == expected + (usage.cache_creation_input_tokens or 0):
-            raise NotYet(
-                "you counted the cache write twice: usage.cache_creation is a breakdown of "
-                "cache_creation_input_tokens by TTL, not extra tokens."
-            )
-        raise NotYet(f"for {usage!r}, expected {expected}, got {got!r}.")
+        compare(got, expected, mistakes=[
+            (lambda got: got == plain != expected,
+             f"you returned input_tokens + output_tokens = {plain}, but this call also read or wrote "
+             f"{expected - plain} cached tokens, which input_tokens does not include. Expected {expected}."),
+            (expected + (usage.cache_creation_input_tokens or 0), "you counted the cache write twice: "
+             "usage.cache_creation is a breakdown of cache_creation_input_tokens by TTL, not extra tokens."),
+        ], otherwise=f"for {usage!r}, expected {expected}, got {got!r}.")
     return "that is the number the rate limiter and (at different rates per kind) the bill see."

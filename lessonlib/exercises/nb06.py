@@ -1,5 +1,5 @@
 """Checks for 06_structured_outputs. They run offline: 06.1 and 06.2 validate JSON written here, 06.3
-gets ChatCompletion objects built here in the shape the notebook's JSON-mode calls return."""
+gets ChatCompletion objects in the shape the notebook's JSON-mode calls return."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import inspect
 import json
 from typing import Any
 
-from lessonlib.exercises import NotYet, exercise
+from lessonlib.exercises import NotYet, an, compare, exercise
+from lessonlib.exercises.fixtures import completion
 
 # ---- 06.1 -------------------------------------------------------------------------------------
 
@@ -29,6 +30,13 @@ def _first_error(err: Exception) -> str:
     return str(err).splitlines()[0]
 
 
+def _model(model: Any, name: str) -> None:
+    from pydantic import BaseModel
+
+    if not (inspect.isclass(model) and issubclass(model, BaseModel)):
+        raise NotYet(f"pass the class itself (check(..., {name})), a subclass of pydantic.BaseModel.")
+
+
 def _rejects(model: Any, data: dict[str, Any]) -> bool:
     from pydantic import ValidationError
 
@@ -40,6 +48,8 @@ def _rejects(model: Any, data: dict[str, Any]) -> bool:
 
 
 @exercise("06.1", title="a Pydantic model for a given JSON",
+          idea="One annotated field per key of JOB_JSON; a nested object gets its own model, and a fixed set of "
+               "strings has its own type in typing.",
           hint="Write two classes: Salary(BaseModel) with min: int, max: int, currency: str; and "
                "JobPosting(BaseModel) with title: str, level: Literal['junior', 'mid', 'senior'], remote: bool, "
                "salary: Salary, skills: list[str]. No defaults, so every key is required. Try "
@@ -47,8 +57,7 @@ def _rejects(model: Any, data: dict[str, Any]) -> bool:
 def _(model: Any) -> str:
     from pydantic import BaseModel, ValidationError
 
-    if not (inspect.isclass(model) and issubclass(model, BaseModel)):
-        raise NotYet("pass the class itself (check(\"06.1\", JobPosting)), a subclass of pydantic.BaseModel.")
+    _model(model, "JobPosting")
     if not model.model_fields:
         raise NotYet(f"{model.__name__} has no fields yet: add one annotated field per key of JOB_JSON.")
     try:
@@ -59,17 +68,16 @@ def _(model: Any) -> str:
     missing = [key for key in data if key not in model.model_fields]
     if missing:
         raise NotYet(f"JOB_JSON's {', '.join(missing)} is not a field of your model, so pydantic drops it; add it.")
-    salary = getattr(posting, "salary")
+    salary = posting.salary
     if not isinstance(salary, BaseModel):
-        raise NotYet(f"salary came back as a {type(salary).__name__}; give it its own model (class Salary(BaseModel)) "
+        raise NotYet(f"salary came back as {an(type(salary).__name__)}; give it its own model (class Salary(BaseModel)) "
                      "so posting.salary.min is typed and checked.")
     for key in ("min", "max"):
         if type(getattr(salary, key, None)) is not int:
             raise NotYet(f"salary.{key} should be an int (whole dollars), not {type(getattr(salary, key, None)).__name__}.")
-    if getattr(posting, "remote") is not True:
+    if posting.remote is not True:
         raise NotYet("remote should be a bool: annotate it `remote: bool`.")
-    skills = getattr(posting, "skills")
-    if not (isinstance(skills, list) and all(isinstance(s, str) for s in skills)):
+    if not (isinstance(posting.skills, list) and all(isinstance(s, str) for s in posting.skills)):
         raise NotYet("skills should be a list of strings: `skills: list[str]`.")
     if not _rejects(model, {**data, "level": "wizard"}):
         raise NotYet("your model accepted level='wizard'. Only junior, mid and senior are allowed: "
@@ -85,42 +93,50 @@ def _(model: Any) -> str:
 # ---- 06.2 -------------------------------------------------------------------------------------
 
 GOOD_SKILLS = {"name": "Maya Patel", "age": 38, "skills": ["python", "django", "postgresql"], "years_experience": 14}
+_RETURN = "your validator must return the value: end it with `return skills` (pydantic keeps what it returns)."
 
 
 @exercise("06.2", title="a field validator that rejects a bad answer",
+          idea="A field validator gets the value, raises ValueError to refuse it, and returns it to accept it. "
+               "'Lowercase' means the whole tag, not only its first letter.",
           hint="Inside the class: @field_validator('skills') on a @classmethod `def check(cls, skills)`. "
                "If not skills: raise ValueError('skills must not be empty'). For each skill that is not "
                "skill.lower(), raise ValueError naming it, e.g. f'skill {skill!r} must be lowercase'. "
                "Return skills unchanged when all is well.")
 def _(model: Any) -> str:
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
-    if not (inspect.isclass(model) and issubclass(model, BaseModel)):
-        raise NotYet("pass the class itself (check(\"06.2\", TaggedDeveloper)), a pydantic model.")
+    _model(model, "TaggedDeveloper")
     for field in ("name", "age", "skills", "years_experience"):
         if field not in model.model_fields:
             raise NotYet(f"{model.__name__} has no field {field!r}: subclass Developer so it keeps all four fields.")
     try:
         good = model.model_validate(GOOD_SKILLS)
     except ValidationError as err:
+        if err.errors()[0].get("input", ...) is None:
+            raise NotYet(_RETURN) from None
         raise NotYet(f"your validator rejected a good answer (skills {GOOD_SKILLS['skills']}): {_first_error(err)}.") from None
+    if good.skills is None:
+        raise NotYet(_RETURN)
     if list(good.skills) != GOOD_SKILLS["skills"]:
         raise NotYet("your validator changed good skills; return them unchanged.")
     if not _rejects(model, {**GOOD_SKILLS, "skills": []}):
         raise NotYet("your model accepted skills=[]: raise ValueError in a @field_validator('skills') when the list is empty.")
-    bad = {**GOOD_SKILLS, "skills": ["Python", "django"]}
     try:
-        result = model.model_validate(bad)
+        result = model.model_validate({**GOOD_SKILLS, "skills": ["Python", "django"]})
     except ValidationError as err:
-        text = str(err)
-        if "Python" not in text.split("[type=")[0]:
+        if "Python" not in str(err).split("[type=")[0]:
             raise NotYet("you rejected ['Python', 'django'], but the error message does not say which skill is wrong. "
                          "That message is what instructor sends back to the model: name the offending skill.") from None
-        return "instructor would send that message back to the model, which then knows exactly what to fix."
-    if list(result.skills) == ["python", "django"]:
-        raise NotYet("your validator lowercased 'Python' instead of rejecting it. That is often the better choice "
-                     "in real code (no extra request), but this exercise asks you to reject it with a ValueError.")
-    raise NotYet("your model accepted skills=['Python', 'django']: raise ValueError for a skill that is not lowercase.")
+    else:
+        if list(result.skills) == ["python", "django"]:
+            raise NotYet("your validator lowercased 'Python' instead of rejecting it. That is often the better choice "
+                         "in real code (no extra request), but this exercise asks you to reject it with a ValueError.")
+        raise NotYet("your model accepted skills=['Python', 'django']: raise ValueError for a skill that is not lowercase.")
+    if not _rejects(model, {**GOOD_SKILLS, "skills": ["python", "fastAPI"]}):
+        raise NotYet("your model accepted skills=['python', 'fastAPI']: a capital letter can be anywhere in a tag. "
+                     "Compare each skill with skill.lower() rather than looking at its first letter.")
+    return "instructor would send that message back to the model, which then knows exactly what to fix."
 
 
 # ---- 06.3 -------------------------------------------------------------------------------------
@@ -129,45 +145,32 @@ COMPLETE = '{\n  "name": "Maya Patel",\n  "age": 38,\n  "skills": ["Python", "Dj
 CUT_OFF = '{\n  "title": "Senior Python Developer",\n  "name": "Maya Patel",\n  "age": 38,\n  "skills": [\n    "Python 3'
 
 
-def _completion(text: str | None, *, finish: str = "stop", refusal: str | None = None) -> Any:
-    from openai.types.chat import ChatCompletion
-
-    return ChatCompletion.model_validate({
-        "id": "chatcmpl-exercise", "object": "chat.completion", "created": 1795561512, "model": "gpt-5.4-mini-2026-03-17",
-        "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
-                     "message": {"role": "assistant", "content": text, "refusal": refusal, "annotations": []}}],
-        "usage": {"prompt_tokens": 28, "completion_tokens": 40, "total_tokens": 68},
-        "service_tier": "default", "system_fingerprint": "fp_exercise",
-    })
-
-
 @exercise("06.3", title="parse a JSON-mode answer safely",
+          idea="Before parsing, ask whether the model finished and whether there is any text; after parsing, "
+               "ask whether you got an object.",
           hint="Take choice = completion.choices[0]. Return None if choice.finish_reason != 'stop' or "
                "choice.message.content is None. Otherwise try json.loads(content) and return None on "
                "json.JSONDecodeError; return the result only if isinstance(result, dict).")
 def _(fn: Any) -> str:
-    if not callable(fn):
-        raise NotYet("pass the function itself: check(\"06.3\", parse_json_reply).")
     cases = [
-        ("a complete JSON answer", _completion(COMPLETE), json.loads(COMPLETE)),
-        ("an answer cut off by max_completion_tokens (finish_reason 'length')", _completion(CUT_OFF, finish="length"), None),
+        ("a complete JSON answer", completion(COMPLETE), json.loads(COMPLETE)),
+        ("an answer cut off by max_completion_tokens (finish_reason 'length')", completion(CUT_OFF, finish="length"), None),
         ("a refusal (content is None, message.refusal is set)",
-         _completion(None, refusal="I'm sorry, but I can't help with that."), None),
-        ("valid JSON that is not an object (a list)", _completion('["Python", "Django"]'), None),
-        ("a complete answer with leading whitespace", _completion("\n  " + COMPLETE), json.loads(COMPLETE)),
+         completion(None, refusal="I'm sorry, but I can't help with that."), None),
+        ("valid JSON that is not an object (a list)", completion('["Python", "Django"]'), None),
+        ("a complete answer with leading whitespace", completion("\n  " + COMPLETE), json.loads(COMPLETE)),
     ]
-    for label, completion, expected in cases:
+    for label, case, expected in cases:
         try:
-            out = fn(completion)
+            out = fn(case.model_copy(deep=True))
         except NotImplementedError:
             raise
         except Exception as exc:  # noqa: BLE001 - the point of the exercise is not to raise
             raise NotYet(f"on {label} your function raised {type(exc).__name__}: {exc}. "
                          "It should return None instead, so the caller can fall back.") from None
-        if out != expected:
-            if expected is None:
-                raise NotYet(f"on {label} it returned {type(out).__name__} {str(out)[:60]!r}; expected None.")
-            if out is None:
-                raise NotYet(f"on {label} it returned None; expected the parsed dict.")
-            raise NotYet(f"on {label} it returned {str(out)[:80]!r}; expected json.loads of the content, a dict.")
+        if expected is None:
+            compare(out, None, otherwise=f"on {label} it returned {type(out).__name__} {str(out)[:60]!r}; expected None.")
+        else:
+            compare(out, expected, mistakes=[(None, f"on {label} it returned None; expected the parsed dict.")],
+                    otherwise=f"on {label} it returned {str(out)[:80]!r}; expected json.loads of the content, a dict.")
     return "a None now means 'fall back' (retry, use a default, or log and skip) instead of a crash."

@@ -7,11 +7,10 @@ lesson's (the cassette answers them), so a history that was not sent whole shows
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
-from lessonlib.exercises import NotYet, exercise
+from lessonlib.exercises import NotYet, an, call, compare, exercise
 
 TUTOR_SYSTEM = "You are a Python tutor. Be concise."
 
@@ -48,7 +47,7 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
     found = []
     rest = [m for m in messages if m.get("role") not in ("system", "developer")]
     if rest and rest[0].get("role") != "user":
-        found.append(f"opens with a {rest[0].get('role')!r} message, not a user turn")
+        found.append(f"opens with {an(repr(rest[0].get('role')))} message, not a user turn")
     waiting: set[str] = set()  # tool calls whose results have not been seen yet
     for msg in rest:
         if msg.get("role") == "tool":
@@ -58,7 +57,7 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
             continue
         if waiting:
             found.append(f"has tool calls without results ({', '.join(sorted(waiting))})")
-        waiting = {call["id"] for call in msg.get("tool_calls") or []}
+        waiting = {tool_call["id"] for tool_call in msg.get("tool_calls") or []}
     if waiting:
         found.append(f"ends with tool calls without results ({', '.join(sorted(waiting))})")
     return found
@@ -69,10 +68,13 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
 @exercise(
     "07.1",
     title="A stateless chat turn",
+    idea="The API remembers nothing: the list you send is the whole conversation, so the list you are given must "
+    "hold both sides of every turn.",
     hint="Inside the function: history.append({'role': 'user', 'content': user_message}); "
     "response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history); "
     "text = response.choices[0].message.content; history.append({'role': 'assistant', 'content': text}); "
     "return text. Use the `history` you are given, not the notebook's `conversation`.",
+    hangs="does your function loop over a list it keeps growing (history.append inside `for m in history:`)?",
 )
 def _(fn):
     import openai
@@ -139,46 +141,37 @@ def _expected_count(messages: list[dict[str, Any]]) -> int:
             total += count_text(content, "gpt-4o")
         elif isinstance(content, list):
             total += sum(count_text(part.get("text"), "gpt-4o") for part in content if part.get("type") == "text")
-        for call in msg.get("tool_calls") or []:
-            total += count_text(call["function"]["name"], "gpt-4o") + count_text(call["function"]["arguments"], "gpt-4o")
+        for tool_call in msg.get("tool_calls") or []:
+            total += count_text(tool_call["function"]["name"], "gpt-4o") + count_text(tool_call["function"]["arguments"], "gpt-4o")
     return total
 
 
 @exercise(
     "07.2",
     title="Count messages with None and list content",
+    idea="content can be a string, None or a list of parts, and a tool call is read by the model too.",
     hint="In the loop: content = msg.get('content'). If it is a str, encode it; if it is a list, add the tokens of "
     "each part whose type is 'text' (part['text']); if it is None, add nothing. Then, for each call in "
     "msg.get('tool_calls') or [], add the tokens of call['function']['name'] and call['function']['arguments']. "
     "Keep the lesson's 4 tokens per message.",
 )
 def _(fn):
+    none = "when content is None there is no text to encode, so count nothing for it."
+    parts = "when content is a list, add the tokens of each part whose type is 'text' and skip the others."
     cases = [
-        ("a plain text message", [{"role": "user", "content": "What's the weather in Tokyo?"}]),
-        ("an assistant message that only calls a tool (content None)", [copy.deepcopy(TOOL_CALL_TURN)]),
-        ("a message whose content is a list of parts (text and an image)", [copy.deepcopy(PICTURE_TURN)]),
-        ("the whole weather conversation", copy.deepcopy(WEATHER_CHAT)),
+        ("a plain text message", [{"role": "user", "content": "What's the weather in Tokyo?"}], "{exc}"),
+        ("an assistant message that only calls a tool (content None)", [TOOL_CALL_TURN], none),
+        ("a message whose content is a list of parts (text and an image)", [PICTURE_TURN], parts),
+        ("the whole weather conversation", WEATHER_CHAT, "{exc}"),
     ]
-    for label, messages in cases:
-        expected = _expected_count(messages)
-        try:
-            got = fn(messages)
-        except (TypeError, AttributeError, KeyError, ValueError) as exc:
-            if "None" in label:
-                raise NotYet(f"{label} made it raise {type(exc).__name__}: when content is None there is no text "
-                             "to encode, so count nothing for it.") from None
-            if "list" in label:
-                raise NotYet(f"{label} made it raise {type(exc).__name__}: when content is a list, add the tokens "
-                             "of each part whose type is 'text' and skip the others.") from None
-            raise NotYet(f"{label} made it raise {type(exc).__name__}: {exc}") from None
-        if not isinstance(got, int):
-            raise NotYet(f"return an int (the token count); for {label} it returned {type(got).__name__}.")
-        if got != expected:
-            if "None" in label and got == 4:
-                raise NotYet(f"{label}: you counted only the overhead. The model still reads the call: add the "
-                             "tokens of each tool call's function name and arguments.")
-            raise NotYet(f"{label}: expected {expected} tokens, got {got}. Keep 4 per message plus the tokens of "
-                         "the text, of each 'text' part, and of each tool call's name and arguments.")
+    for label, messages, why in cases:
+        got = call(fn, messages, returns=int, want="an int (the token count)", raises={
+            (TypeError, AttributeError, KeyError, ValueError): f"{label} made it raise {{exc.__class__.__name__}}: {why}"})
+        compare(got, _expected_count(messages), mistakes=[
+            (lambda got: "None" in label and got == 4, f"{label}: you counted only the overhead. The model still reads "
+             "the call: add the tokens of each tool call's function name and arguments."),
+        ], otherwise=f"{label}: expected {_expected_count(messages)} tokens, got {got}. Keep 4 per message plus the "
+                     "tokens of the text, of each 'text' part, and of each tool call's name and arguments.")
     return "None content, content lists and tool calls all count now."
 
 
@@ -190,6 +183,8 @@ BUDGETS = (90, 190, 60, 175, 150, 30, 1000)  # the first two split a tool round 
 @exercise(
     "07.3",
     title="Trim without splitting a tool call from its result",
+    idea="Where can you cut a history so that no tool call is separated from its results, and it still opens "
+    "with a user turn?",
     hint="A cut just before a user message can never split a tool call from its results (they all sit between "
     "two user messages), and it leaves a history that opens with a user turn. So keep the backward walk, then "
     "drop messages from the oldest end of what you kept until the first one has role 'user'.",
@@ -199,9 +194,7 @@ def _(fn):
 
     system, history = WEATHER_CHAT[:1], WEATHER_CHAT[1:]
     for budget in BUDGETS:
-        out = fn(copy.deepcopy(WEATHER_CHAT), budget)
-        if not isinstance(out, list):
-            raise NotYet(f"return the trimmed list of messages; at max_tokens={budget} it returned {type(out).__name__}.")
+        out = call(fn, WEATHER_CHAT, budget, returns=list, want=f"the trimmed list of messages (at max_tokens={budget})")
         if not out or out[0] != system[0]:
             raise NotYet(f"at max_tokens={budget} the system prompt is not first: always keep it.")
         kept = out[1:]

@@ -10,7 +10,7 @@ import binascii
 import io
 from typing import Any
 
-from lessonlib.exercises import NotYet, exercise
+from lessonlib.exercises import NotYet, call, compare, exercise
 
 
 def _image_bytes(fmt: str, size: tuple[int, int] = (4, 3), **save: Any) -> bytes:
@@ -40,6 +40,7 @@ def _decode(text: Any, where: str) -> bytes:
 @exercise(
     "08.1",
     title="One image, two providers' shapes",
+    idea="Both carry the same base64 text of the bytes; OpenAI wraps it in a data: URL, Anthropic in a 'source'.",
     hint=(
         "b64 = base64.standard_b64encode(data).decode('ascii'). OpenAI: {'type': 'image_url', 'image_url': "
         "{'url': f'data:{media_type};base64,{b64}'}}. Anthropic: {'type': 'image', 'source': {'type': 'base64', "
@@ -49,8 +50,8 @@ def _decode(text: Any, where: str) -> bytes:
 def _check_image_blocks(fn: Any) -> str:
     for fmt, media_type in (("PNG", "image/png"), ("JPEG", "image/jpeg")):
         data = _image_bytes(fmt)
-        out = fn(data, media_type)
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
+        out = call(fn, data, media_type, returns=(tuple, list), want="two things: (openai_part, anthropic_block)")
+        if len(out) != 2:
             raise NotYet("return two things: (openai_part, anthropic_block), as a tuple.")
         openai_part, anthropic_block = out
         if not isinstance(openai_part, dict) or not isinstance(anthropic_block, dict):
@@ -97,6 +98,7 @@ def _check_image_blocks(fn: Any) -> str:
 @exercise(
     "08.2",
     title="Media type from the bytes",
+    idea="Every image format starts with its own fixed bytes (a 'magic number'); look them up and compare.",
     hint=(
         "Compare the first bytes: PNG b'\\x89PNG\\r\\n\\x1a\\n'; JPEG b'\\xff\\xd8\\xff'; GIF b'GIF87a' or "
         "b'GIF89a'; WebP b'RIFF' at 0:4 and b'WEBP' at 8:12. data.startswith(...) and slicing do it; return "
@@ -110,24 +112,20 @@ def _check_sniff(fn: Any) -> str:
         ("a GIF87a", _image_bytes("GIF"), "image/gif"),
         ("a GIF89a", b"GIF89a" + _image_bytes("GIF")[6:], "image/gif"),
         ("a WebP", _image_bytes("WEBP"), "image/webp"),
+        ("a WAV file (also RIFF)", b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00", None),
+        ("a PDF", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", None),
+        ("an empty file", b"", None),
+        ("a BMP", _image_bytes("BMP"), None),
     ]
     for label, data, expected in cases:
         got = fn(data)
-        if got != expected:
-            if isinstance(got, str) and "/" not in got:
-                raise NotYet(f"return a media type such as {expected!r}, not a format name like {got!r}.")
-            raise NotYet(f"for {label} (starts with {data[:12]!r}) you returned {got!r}; expected {expected!r}.")
-    not_images = [
-        ("a WAV file (also RIFF)", b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00"),
-        ("a PDF", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"),
-        ("an empty file", b""),
-        ("a BMP", _image_bytes("BMP")),
-    ]
-    for label, data in not_images:
-        got = fn(data)
-        if got is not None:
-            extra = " b'RIFF' alone is not enough: check b'WEBP' at data[8:12]." if data.startswith(b"RIFF") else ""
-            raise NotYet(f"for {label} you returned {got!r}; return None for anything else.{extra}")
+        compare(got, expected, mistakes=[
+            (lambda got: isinstance(got, str) and "/" not in got and expected is not None,
+             f"return a media type such as {expected!r}, not a format name like {got!r}."),
+            (lambda got: got == "image/webp" and data.startswith(b"RIFF") and expected is None,
+             f"for {label} you returned 'image/webp'; b'RIFF' alone is not enough: check b'WEBP' at data[8:12]."),
+        ], otherwise=f"for {label} (starts with {data[:12]!r}) you returned {got!r}; expected {expected!r}"
+                     + ("" if expected else ": return None for anything else."))
     return "the file name never came into it, which is the point."
 
 
@@ -137,6 +135,7 @@ def _check_sniff(fn: Any) -> str:
 @exercise(
     "08.3",
     title="Fit inside a maximum side",
+    idea="One scale factor for both sides, chosen so the longer side fits; and a factor above 1 would enlarge.",
     hint=(
         "scale = max_side / max(width, height); if scale >= 1 return (width, height) unchanged. Otherwise "
         "return (max(1, round(width * scale)), max(1, round(height * scale))), as ints."
@@ -152,8 +151,8 @@ def _check_fit(fn: Any) -> str:
         ((5000, 3, 1000), "a very thin strip"),
     ]
     for (width, height, max_side), label in cases:
-        got = fn(width, height, max_side)
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
+        got = call(fn, width, height, max_side, returns=(tuple, list), want="a pair (new_width, new_height)")
+        if len(got) != 2:
             raise NotYet("return a pair (new_width, new_height).")
         w, h = got
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (w, h)):

@@ -2,24 +2,20 @@
 that record how many are running at once), so they need no API calls and no cassette.
 
 A notebook cell already runs inside the kernel's event loop, where ``asyncio.run`` is refused, so
-each check runs its own event loop in a worker thread."""
+``call`` runs an async answer in a fresh event loop in the checker's own thread, and cancels it when
+the time limit is up."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
-import math
+import textwrap
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
-from lessonlib.exercises import NotYet, exercise
-
-
-def _run(make_coro: Callable[[], Any]) -> Any:
-    """Run a coroutine to completion in a fresh event loop, in a thread (works inside a notebook)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(make_coro())).result(timeout=30)
+from lessonlib.exercises import NotYet, call, compare, exercise
+from lessonlib.exercises.fixtures import status_error
 
 
 class _Tracker:
@@ -53,23 +49,26 @@ def _close_all(coros: list[Any]) -> None:
             coro.close()
 
 
-def _await_answer(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call an async answer in a fresh loop; accept a plain function that returns a result too."""
-    if not callable(fn):
-        raise NotYet(f"pass the function itself, not {type(fn).__name__}.")
-
-    async def main() -> Any:
-        out = fn(*args)
-        if inspect.isawaitable(out):
-            out = await out
-        return out
-
-    return _run(main)
+def _semaphore_per_task(fn: Any) -> bool:
+    """Whether the answer's source makes a Semaphore inside a nested function, a loop or a comprehension."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    per_task = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.For, ast.AsyncFor, ast.While,
+                ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)
+    outer = tree.body[0] if tree.body else tree
+    return any(isinstance(node, per_task) and node is not outer and isinstance(sub, ast.Call)
+               and "Semaphore" in ast.unparse(sub.func) for node in ast.walk(outer) for sub in ast.walk(node))
 
 
 # ---- 10.1 -------------------------------------------------------------------------------------
 
 @exercise("10.1", title="bounded_gather: at most `limit` at once, results in order",
+          idea="asyncio.gather starts everything at once and keeps the input order; one shared asyncio.Semaphore "
+               "lets only `limit` of them past at a time.",
+          hangs="a task waits for a semaphore that is never released. Use `async with sem:` (it releases even on "
+                "an error), not `await sem.acquire()` without a matching `sem.release()`.",
           hint="Make one asyncio.Semaphore(limit) inside the function. Wrap each coroutine: "
                "`async def run(coro): async with sem: return await coro`. Then "
                "`return await asyncio.gather(*(run(c) for c in coros))`: gather keeps the input order "
@@ -80,17 +79,17 @@ def _(fn: Any) -> str:
         tracker = _Tracker()
         coros = [tracker.call(i, d) for i, d in enumerate(delays)]
         try:
-            out = _await_answer(fn, coros, limit)
+            out = call(fn, coros, limit, copy_args=False, in_loop=True, returns=(list, tuple), want="the list of results",
+                       name=f"bounded_gather(7 coroutines, limit={limit})")
         finally:
             _close_all(coros)
-        if out is None:
-            raise NotYet(f"bounded_gather(7 coroutines, limit={limit}) returned None: return the list of results.")
-        if not isinstance(out, (list, tuple)):
-            raise NotYet(f"bounded_gather(...) returned {type(out).__name__}: return a list with one result per coroutine.")
         expected = [f"result {i}" for i in range(len(delays))]
         if len(out) != len(delays) or tracker.started == []:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
+        if tracker.peak > limit and _semaphore_per_task(fn):
+            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time, so the "
+                         "semaphore is not shared: create one outside and use it in every task.")
         if tracker.peak > limit:
             raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time: "
                          "acquire a semaphore around each `await`, not around the whole gather.")
@@ -106,17 +105,6 @@ def _(fn: Any) -> str:
 
 # ---- 10.2 -------------------------------------------------------------------------------------
 
-def _server_error(message: str = "Internal server error") -> Exception:
-    """A real anthropic.InternalServerError around an httpx2 500 answer, as the SDK raises it."""
-    import anthropic
-    import httpx2
-
-    body = {"type": "error", "error": {"type": "api_error", "message": message}, "request_id": "req_011C" + "0" * 20}
-    response = httpx2.Response(500, headers={"request-id": body["request_id"]}, json=body,
-                               request=httpx2.Request("POST", "https://api.anthropic.com/v1/messages"))
-    return anthropic.InternalServerError(f"Error code: 500 - {body}", response=response, body=body)
-
-
 class _Flaky:
     """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
 
@@ -128,12 +116,16 @@ class _Flaky:
         self.calls[item] = self.calls.get(item, 0) + 1
         fail = None
         if item == "e" or (item == "b" and self.calls[item] == 1):
-            fail = _server_error()
+            fail = status_error("anthropic", "InternalServerError", 500)
         await self.tracker.call(item, 0.02, fail)
         return f"label for {item}"
 
 
 @exercise("10.2", title="gather_with_retry: keep failures, retry only them",
+          idea="gather can hand back exceptions as results instead of raising them; then each later round is "
+               "the same gather over just the items that failed.",
+          hangs="a retry loop that ignores `attempts`: 'e' always fails, so a loop that runs until every item has "
+                "worked never ends. Stop after `attempts` tries in all.",
           hint="Round 1: `results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)`. "
                "Then, for each further attempt, find the indexes whose result is an Exception, run "
                "`call(items[i])` again for just those (again with gather(..., return_exceptions=True)), "
@@ -142,14 +134,11 @@ class _Flaky:
 def _(fn: Any) -> str:
     items = ["a", "b", "c", "d", "e"]
     flaky = _Flaky()
-    try:
-        out = _await_answer(fn, flaky, items, 3)
-    except Exception as exc:  # noqa: BLE001 - the point of the exercise: nothing may escape
-        raise NotYet(f"gather_with_retry raised {type(exc).__name__}: one failing item must not sink the batch; "
-                     "use asyncio.gather(..., return_exceptions=True).") from None
-    if out is None:
-        raise NotYet("gather_with_retry(call, items, 3) returned None: return one entry per item, in order.")
-    if not isinstance(out, (list, tuple)) or len(out) != len(items):
+    out = call(fn, flaky, items, 3, copy_args=False, in_loop=True, returns=(list, tuple), want="one entry per item, in order",
+               name="gather_with_retry(call, items, 3)",
+               raises={Exception: "gather_with_retry raised {exc.__class__.__name__}: one failing item must not sink "
+                                  "the batch; use asyncio.gather(..., return_exceptions=True)."})
+    if len(out) != len(items):
         raise NotYet(f"return a list with one entry per item ({len(items)}), in the same order as `items`.")
     if flaky.calls.get("a") != 1:
         raise NotYet(f"'a' succeeded the first time but was called {flaky.calls.get('a', 0)} times: "
@@ -175,12 +164,12 @@ def _(fn: Any) -> str:
 # ---- 10.3 -------------------------------------------------------------------------------------
 
 @exercise("10.3", title="expected wall time of a bounded batch",
+          idea="With at most c calls in flight, the calls go in waves; count the waves, and think about what None "
+               "and an empty batch mean.",
           hint="With at most c calls in flight and every call taking L seconds, the calls run in waves of c: "
                "ceil(n / c) waves of L seconds each, so math.ceil(n / c) * L. No limit (None) means one wave "
                "(L seconds) as long as n > 0; an empty batch takes 0 seconds.")
 def _(fn: Any) -> str:
-    if not callable(fn):
-        raise NotYet(f"pass the function itself, not {type(fn).__name__}.")
     cases = [
         ((5, 1, 0.8), 4.0, "one at a time is sequential: 5 calls × 0.8 s"),
         ((5, 2, 0.8), 2.4, "5 calls, 2 at a time: waves of 2, 2 and 1"),
@@ -191,9 +180,8 @@ def _(fn: Any) -> str:
         ((0, 4, 1.5), 0.0, "no calls, no time"),
     ]
     for args, want, why in cases:
-        got = fn(*args)
-        if got is None:
-            raise NotYet(f"expected_wall_time{args} returned None: return the number of seconds.")
-        if not isinstance(got, (int, float)) or not math.isclose(got, want, abs_tol=1e-9):
-            raise NotYet(f"expected_wall_time{args} returned {got!r}, expected {want} ({why}).")
+        got = call(fn, *args, returns=(int, float), want="the number of seconds", name=f"expected_wall_time{args}",
+                   raises={TypeError: f"expected_wall_time{args} raised TypeError ({{exc}}): concurrency None means "
+                                      "no limit; handle it before you divide by it."})
+        compare(float(got), want, otherwise=f"expected_wall_time{args} returned {got!r}, expected {want} ({why}).")
     return "ceil(n / c) × L: the semaphore run above took about that long."

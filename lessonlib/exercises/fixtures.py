@@ -1,0 +1,87 @@
+"""SDK objects the checkers hand to answers, built from the SDKs' own public types, so the exercises
+run offline: ChatCompletions, Anthropic Messages, API errors around httpx2 answers, and the
+interactions recorded in a notebook's cassette."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+URLS = {"openai": "https://api.openai.com/v1/chat/completions", "anthropic": "https://api.anthropic.com/v1/messages"}
+
+
+def completion(text: str | None, prompt: int = 28, output: int = 40, *, finish: str = "stop", reasoning: int = 0,
+               refusal: str | None = None, request_id: str | None = None) -> Any:
+    """A ChatCompletion with one choice, as chat.completions.create returns it."""
+    from openai.types.chat import ChatCompletion
+
+    made = ChatCompletion.model_validate({
+        "id": "chatcmpl-exercise", "object": "chat.completion", "created": 1795548733, "model": "gpt-5.4-mini-2026-03-17",
+        "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                     "message": {"role": "assistant", "content": text, "refusal": refusal, "annotations": []}}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
+                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+                                                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
+        "service_tier": "default", "system_fingerprint": "fp_exercise",
+    })
+    made._request_id = request_id
+    return made
+
+
+def message(text: str, request_id: str | None = None) -> Any:
+    """An Anthropic Message with one text block, as messages.create returns it."""
+    from anthropic.types import Message
+
+    made = Message.model_validate({
+        "id": "msg_01Exercise", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 8, "output_tokens": 3},
+    })
+    made._request_id = request_id
+    return made
+
+
+def status_error(provider: str, cls_name: str, status: int, headers: dict[str, str] | None = None,
+                 request_id: str | None = None) -> Any:
+    """An SDK status error (openai.RateLimitError, anthropic.OverloadedError, ...) as the SDK builds it."""
+    import anthropic
+    import httpx2
+    import openai
+
+    headers = dict(headers or {})
+    if provider == "openai":
+        headers.setdefault("x-request-id", request_id or "req_" + "0" * 32)
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        body: dict[str, Any] = {"message": f"authored {status} for an exercise", "type": kind, "param": None, "code": None}
+    else:
+        rid = request_id or "req_011C" + "0" * 20
+        headers.setdefault("request-id", rid)
+        body = {"type": "error", "error": {"type": "api_error", "message": f"authored {status} for an exercise"},
+                "request_id": rid}
+    request = httpx2.Request("POST", URLS[provider])
+    response = httpx2.Response(status, headers=headers, json=body, request=request)
+    module: Any = openai if provider == "openai" else anthropic
+    return getattr(module, cls_name)(f"Error code: {status} - {body}", response=response, body=body)
+
+
+def connection_error(provider: str, timeout: bool = False) -> Any:
+    """An APIConnectionError (or APITimeoutError): the request got no answer at all."""
+    import anthropic
+    import httpx2
+    import openai
+
+    module: Any = openai if provider == "openai" else anthropic
+    kind = module.APITimeoutError if timeout else module.APIConnectionError
+    return kind(request=httpx2.Request("POST", URLS[provider]))
+
+
+@lru_cache(maxsize=4)
+def interactions(notebook: str) -> list[Any]:
+    """The recorded interactions of a notebook's cassette (no call is made)."""
+    from lessonlib.cassette import Cassette
+    from lessonlib.config import CASSETTE_DIR
+
+    return Cassette.load(Path(os.environ.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR) / f"{notebook}.yaml").interactions
