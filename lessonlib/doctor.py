@@ -25,7 +25,8 @@ from .replay import DEFAULT_UPSTREAMS
 
 __all__ = ["REQUIREMENTS", "run_doctor"]
 
-REQUIREMENTS = REPO_ROOT / "requirements.txt"
+# LESSON_REQUIREMENTS: another lock to check against (make canary points it at the canary's own).
+REQUIREMENTS = Path(os.environ.get("LESSON_REQUIREMENTS") or REPO_ROOT / "requirements.txt")
 NOTEBOOKS = REPO_ROOT / "notebooks"
 PROVIDERS = ("openai", "anthropic")
 DEFAULT_MODELS = {"openai": DEFAULT_OPENAI_MODEL, "anthropic": DEFAULT_ANTHROPIC_MODEL}

@@ -2,7 +2,12 @@
 
 import anthropic
 import openai
-from openai._constants import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER_DELAY, MAX_RETRY_DELAY
+
+# The SDK's retry constants, as openai/_constants.py sets them (openai 3.57.0). They are private, so a
+# learner's code copies them rather than importing them; the 09.2 checker reads the real ones.
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+MAX_RETRY_AFTER_DELAY = 120
 
 RETRYABLE_STATUS = {408, 409, 429}
 

@@ -76,9 +76,12 @@ def install(lock: Path) -> Path:
 
 def run_tests(python: Path) -> Path:
     junit = WORK / "junit.xml"
-    env = {**os.environ, "LESSON_USAGE_DIR": str(WORK / "usage")}
+    # The doctor checks the installed packages against the canary's lock, not the course's pins.
+    env = {**os.environ, "LESSON_USAGE_DIR": str(WORK / "usage"), "LESSON_REQUIREMENTS": str(WORK / "requirements.txt")}
+    # verbosity_assertions=2: nbval's output diffs in full, not "...Full output truncated".
     subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ignore=tests/test_browser.py",
-                    f"--junitxml={junit}", "-o", "junit_logging=no"], cwd=ROOT, env=env)
+                    "--ignore=tests/test_site.py", f"--junitxml={junit}", "-o", "junit_logging=no",
+                    "-o", "verbosity_assertions=2"], cwd=ROOT, env=env)
     return junit
 
 
@@ -94,13 +97,29 @@ def failures(junit: Path) -> tuple[int, dict[str, list[tuple[str, str]]]]:
             bad = case.find("error")
         if bad is None:
             continue
-        where = case.get("file") or case.get("classname", "").replace(".", "/")
         classname = case.get("classname", "")
-        if ".ipynb" in classname or ".ipynb" in (where or ""):
-            where = "notebooks/" + re.sub(r".*?(\d\d_[\w]+)\.ipynb.*", r"\1.ipynb", classname or where)
-        text = (bad.text or bad.get("message") or "").strip()
+        if ".ipynb" in classname:
+            where = "notebooks/" + re.sub(r".*?(\d\d_[\w]+)\.ipynb.*", r"\1.ipynb", classname)
+            text = nbval_diff(bad.text or "")
+        else:
+            module, _, klass = classname.partition(".test_")
+            where = classname.replace(".", "/") + ".py" if not klass else f"{module}/test_{klass.split('.')[0]}.py"
+            text = ANSI.sub("", bad.text or bad.get("message") or "").strip()
+            lines = text.splitlines()
+            text = "\n".join([line for line in lines if line.startswith("E ")] + lines[-1:]) or text
         groups[where].append((case.get("name", "?"), text))
     return total, groups
+
+
+ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")
+
+
+def nbval_diff(text: str) -> str:
+    """nbval's failure text, without colour codes, from the cell's first line to the output diff."""
+    text = ANSI.sub("", text)
+    source = text.split("Input:", 1)[-1].split("Traceback:", 1)[0].strip().splitlines()
+    diff = text.split("Traceback:", 1)[-1].strip()
+    return (f"cell: {source[0]} ..." if source else "") + "\n" + diff
 
 
 def diff_lines(text: str) -> str:

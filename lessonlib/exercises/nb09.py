@@ -93,6 +93,7 @@ def _(fn: Any) -> str:
                "A retry_after with 0 < retry_after <= 120 (MAX_RETRY_AFTER_DELAY) is used as it is: "
                "(retry_after, retry_after).")
 def _(fn: Any) -> str:
+    # Private on purpose: the answer is graded against the SDK's real constants, so a change in them shows here.
     from openai._constants import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER_DELAY, MAX_RETRY_DELAY
 
     def expected(n: int, retry_after: float | None) -> tuple[float, float]:
