@@ -25,6 +25,8 @@ USAGE_DIR = Path(os.environ["LESSON_USAGE_DIR"])
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "run_last: run after every other test (tests/test_usage.py)")
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        config.pluginmanager.register(UsageAcrossWorkers(), "usage-across-workers")
     if not hasattr(config, "workerinput"):  # the main process (not a pytest-xdist worker), before any kernel
         # Each replay server writes <notebook>.<pid>.json here after every request; start this session clean
         # so tests/test_usage.py reads only what this run's kernels played.
@@ -36,3 +38,42 @@ def pytest_collection_modifyitems(items):
     # Keep the collected order (pyproject's testpaths: tests/, then notebooks/), but move the usage check
     # after everything, so it runs once every notebook has played its cassette.
     items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
+
+
+class UsageAcrossWorkers:
+    """tests/test_usage.py's check, for runs under pytest-xdist (`make test` runs two workers).
+
+    A worker cannot tell when the other workers' notebooks are done, so the controller does the check:
+    it sees every test report (so it knows which notebooks ran all their cells), and when the session
+    ends it reads the usage reports that every notebook kernel wrote, whichever worker ran it.
+    """
+
+    def __init__(self):
+        self.cells: dict[str, set[str]] = {}
+
+    def pytest_runtest_logreport(self, report):
+        path, sep, _ = report.nodeid.partition(".ipynb::")
+        if sep:
+            self.cells.setdefault(path + ".ipynb", set()).add(report.nodeid)
+
+    def problems(self) -> list[str]:
+        import sys
+
+        sys.path.insert(0, str(ROOT / "tests"))
+        from test_usage import _code_cells, _reports, usage_problems
+
+        ran = sorted(Path(p).stem for p, ids in self.cells.items() if len(ids) == len(_code_cells(ROOT / p)))
+        return [problem for name in ran for problem in usage_problems(name, _reports(name))]
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        # Runs before the terminal summary (the reporter's hook wraps this one), so both see the verdict.
+        self.found = self.problems()
+        if self.found and session.exitstatus == 0:
+            session.exitstatus = 1
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if getattr(self, "found", None):
+            terminalreporter.section("usage check across workers (tests/test_usage.py)", red=True)
+            for line in self.found:
+                terminalreporter.line(line, red=True)
+            terminalreporter.line(f"usage check: {len(self.found)} problem(s); the run fails", red=True)

@@ -75,7 +75,7 @@ def usage_problems(name: str, reports: list[dict]) -> list[str]:
 @pytest.mark.run_last
 def test_every_recording_is_played_and_nothing_else_is_asked(request):
     if hasattr(request.config, "workerinput"):
-        pytest.skip("under pytest-xdist other workers may still be running notebooks; run plain `pytest`")
+        pytest.skip("under pytest-xdist the controller runs this check once every worker is done (conftest.py)")
     ran = _notebooks_run_whole(request.session.items)
     if not ran:
         pytest.skip("no notebook ran in this session (e.g. `pytest tests/`): run `pytest` (the README's "
