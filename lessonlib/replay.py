@@ -356,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("transfer-encoding"):
             return 411, "lessonlib replay server: send the body with a Content-Length, not chunked."
         length = (self.headers.get("content-length") or "0").strip()
-        if not re.fullmatch(r"\d{1,12}", length):
+        if not re.fullmatch(r"\d{1,15}", length):
             return 400, "lessonlib replay server: Content-Length must be a number of bytes."
         if int(length) > MAX_REQUEST_BYTES:
             return 413, f"lessonlib replay server: bodies above {MAX_REQUEST_BYTES >> 20} MB are not accepted."
