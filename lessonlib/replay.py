@@ -329,21 +329,6 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # keep notebook outputs clean
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
     # ---- plumbing ---------------------------------------------------------------------------
 
     timeout = IDLE_TIMEOUT  # StreamRequestHandler: an idle connection is closed, not kept forever
@@ -378,6 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _handle(self) -> None:
+        """Every method: check the framing, route, then replay, forward (record, capped live) or explain a miss."""
         server = self.owner
         arrived = time.monotonic()
         problem = self._framing_problem()
@@ -481,7 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
                  event_times: list[float] | None, first_byte: float) -> None:
             """Meter it, and (record mode) write it to the partial recording before the client sees its end."""
             if server.budget is not None:
-                server.budget.settle(hold, body, data)
+                settled.append(server.budget.settle(hold, body, data))
             if server.mode != "record":
                 return
             with server._lock:
@@ -499,7 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
                             f"interaction #{item.index}, so replay will play that error. Re-run the cell to "
                             "record a good answer after it, or restart the kernel before it is saved.")
 
-        sent_headers = False
+        sent_headers, settled, chunks = False, [], []
         try:
             with httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client:
                 with client.stream(self.command, url, headers=headers, content=body) as upstream_resp:
@@ -519,7 +505,7 @@ class _Handler(BaseHTTPRequestHandler):
                         return
                     self._send_head(status, reason, out_headers, [("transfer-encoding", "chunked")])
                     sent_headers = True
-                    started, buffer, chunks, event_times = time.monotonic(), "", [], []
+                    started, buffer, event_times = time.monotonic(), "", []
                     for piece in upstream_resp.iter_text():
                         self._write_chunk(piece.encode("utf-8"))
                         chunks.append(piece)
@@ -534,8 +520,6 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
         except httpx2.HTTPError as exc:
-            if server.budget is not None:
-                server.budget.settle(hold, body, b"")
             shown = scrub_url(url, server.secrets)
             if not sent_headers:
                 self._send_simple(502, hide_keys(
@@ -552,6 +536,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             self.close_connection = True
+        finally:  # a call cut short (the client hung up, the upstream dropped) still frees or pays its reservation
+            if server.budget is not None and not settled:
+                server.budget.settle(hold, body, "".join(chunks).encode("utf-8"))
 
     def _send_head(self, status: int, reason: str, headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> None:
         self.send_response_only(status, reason)  # the upstream's own Date
@@ -559,3 +546,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.flush()
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle

@@ -202,6 +202,40 @@ def test_1_responses_api_stream_is_metered(tmp_path, upstream):
     assert budget.spent_usd == pytest.approx((12 * 0.75 + 30 * 4.50) / 1e6) and budget.estimated == 0
 
 
+def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream):
+    def slow(h, body):
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+        try:
+            for n in range(15):
+                data = f"data: {json.dumps(chunk(f' w{n}'))}\n\n".encode()
+                h.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                h.wfile.flush()
+                time.sleep(0.1)
+            h.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
+
+    Upstream.reply = staticmethod(slow)
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        import httpx2
+
+        with httpx2.stream("POST", srv.openai_base_url + "/chat/completions",
+                           json={"model": "gpt-5.4-mini", "messages": ASK, "stream": True}) as r:
+            next(r.iter_raw())  # read a little, then hang up
+        assert budget.reserved_usd > 0  # still streaming
+        deadline = time.monotonic() + 5
+        while budget.reserved_usd and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        srv.stop()
+    assert budget.reserved_usd == 0 and budget.spent_usd > 0  # what streamed before the hang-up is estimated
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "lots", "1e9"])
 def test_1_bad_budget_says_it_is_about_the_budget(monkeypatch, value):
     monkeypatch.setenv("LESSON_MODE", "live")
