@@ -31,30 +31,12 @@ import yaml
 
 from .redact import scrub_text, scrub_url
 
-__all__ = [
-    "Cassette",
-    "CassetteError",
-    "Interaction",
-    "SCRUBBED_HEADERS",
-    "canonical_body",
-    "describe_difference",
-    "match_path",
-    "scrub_text",
-]
+__all__ = ["Cassette", "CassetteError", "Interaction", "SCRUBBED_HEADERS", "TRANSPORT_HEADERS", "canonical_body",
+           "describe_difference", "match_path", "response_headers"]
 
 # Headers that identify an account or carry a credential. Never written to disk.
-SCRUBBED_HEADERS = frozenset(
-    {
-        "authorization",
-        "x-api-key",
-        "api-key",
-        "cookie",
-        "set-cookie",
-        "openai-organization",
-        "openai-project",
-        "anthropic-organization-id",
-    }
-)
+SCRUBBED_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "cookie", "set-cookie", "openai-organization",
+                              "openai-project", "anthropic-organization-id"})
 # Request headers worth keeping in a cassette (the rest are SDK telemetry that changes every release).
 KEPT_REQUEST_HEADERS = ("content-type", "anthropic-version", "anthropic-beta", "openai-beta")
 # Response headers that describe the transport, not the answer; replay recomputes them.
@@ -322,21 +304,9 @@ class Cassette:
             raise
         return target
 
-    def add(
-        self,
-        *,
-        method: str,
-        uri: str,
-        request_headers: dict[str, str],
-        request_body: bytes,
-        status: int,
-        reason: str,
-        response_headers: list[tuple[str, str]],
-        response_body: bytes,
-        event_times: list[float] | None,
-        latency: float,
-        secrets: tuple[str, ...] = (),
-    ) -> Interaction:
+    def add(self, *, method: str, uri: str, request_headers: dict[str, str], request_body: bytes, status: int,
+            reason: str, response_headers: list[tuple[str, str]], response_body: bytes,
+            event_times: list[float] | None, latency: float, secrets: tuple[str, ...] = ()) -> Interaction:
         """Append one live interaction, scrubbed, with bodies stored readably."""
         body_text = scrub_text(request_body.decode("utf-8", "replace"), secrets)
         parsed = canonical_body(body_text)

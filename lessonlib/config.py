@@ -20,20 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from .cassette import CassetteError
-from .redact import KEY_LIKE, hide_keys, key_shape, scrub_url
+from .redact import KEY_LIKE, PLACEHOLDERS, hide_keys, key_shape, scrub_url
 from .replay import DEFAULT_UPSTREAMS, ReplayServer
 
-__all__ = [
-    "Course",
-    "LessonSetupError",
-    "Settings",
-    "setup",
-    "DEFAULT_OPENAI_MODEL",
-    "DEFAULT_ANTHROPIC_MODEL",
-    "MODES",
-    "REPO_ROOT",
-    "CASSETTE_DIR",
-]
+__all__ = ["Course", "LessonSetupError", "Settings", "setup", "DEFAULT_OPENAI_MODEL", "DEFAULT_ANTHROPIC_MODEL",
+           "MODES", "REPO_ROOT", "CASSETTE_DIR"]
 
 # One place for the model ids. Both are listed by the pinned SDKs (openai.types.ChatModel,
 # anthropic.types.Model) and absent from anthropic/_data/deprecated_models.py; tests/test_models.py
@@ -46,9 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CASSETTE_DIR = REPO_ROOT / "notebooks" / "cassettes"
 TIKTOKEN_CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
 
-# Placeholders sent in replay mode. They are not keys and the local server ignores them.
-REPLAY_OPENAI_KEY = "replay-mode-no-key-needed"
-REPLAY_ANTHROPIC_KEY = "replay-mode-no-key-needed"
+REPLAY_KEY = PLACEHOLDERS[0]  # sent in replay mode: not a key, and the local server ignores it
 
 _KEY_SHAPES = {
     "OPENAI_API_KEY": (re.compile(r"^sk-[A-Za-z0-9_\-]{20,}$"), "sk-..."),
@@ -377,21 +366,12 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                 "sdk_versions": _sdk_versions(),
                 "upstreams": {p: scrub_url(u) for p, u in upstreams.items()},
             }
+        usage_dir = os.environ.get("LESSON_USAGE_DIR") if mode == "replay" else None  # the test suite's report
         try:
             server = ReplayServer(
-                course.cassette,
-                mode=mode,
-                speed=settings.speed,
-                upstreams=upstreams,
-                secrets=secrets,
-                capture_path=os.environ.get("LESSON_REPLAY_CAPTURE") or None,
-                provenance=provenance,
-                budget=budget,
-                usage_report=(
-                    Path(os.environ["LESSON_USAGE_DIR"]) / f"{name}.{os.getpid()}.json"
-                    if os.environ.get("LESSON_USAGE_DIR") and mode == "replay"
-                    else None
-                ),
+                course.cassette, mode=mode, speed=settings.speed, upstreams=upstreams, secrets=secrets,
+                capture_path=os.environ.get("LESSON_REPLAY_CAPTURE") or None, provenance=provenance, budget=budget,
+                usage_report=Path(usage_dir) / f"{name}.{os.getpid()}.json" if usage_dir else None,
             ).start()
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
@@ -401,8 +381,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         _set_env("OPENAI_BASE_URL", server.openai_base_url)
         _set_env("ANTHROPIC_BASE_URL", server.anthropic_base_url)
         if mode == "replay":
-            _set_env("OPENAI_API_KEY", REPLAY_OPENAI_KEY)
-            _set_env("ANTHROPIC_API_KEY", REPLAY_ANTHROPIC_KEY)
+            _set_env("OPENAI_API_KEY", REPLAY_KEY)
+            _set_env("ANTHROPIC_API_KEY", REPLAY_KEY)
             if "ANTHROPIC_AUTH_TOKEN" in os.environ:
                 _ACTIVE.setdefault("replaced_env", {})["ANTHROPIC_AUTH_TOKEN"] = os.environ.pop("ANTHROPIC_AUTH_TOKEN")
     if not quiet:

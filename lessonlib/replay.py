@@ -31,14 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .cassette import (
-    Cassette,
-    Interaction,
-    canonical_body,
-    describe_difference,
-    match_path,
-    response_headers,
-)
+from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body, describe_difference, match_path,
+                       response_headers)
 from .redact import hide_keys, scrub_url
 
 __all__ = ["ReplayServer", "DEFAULT_UPSTREAMS", "DEFAULT_EVENT_GAP"]
@@ -46,7 +40,7 @@ __all__ = ["ReplayServer", "DEFAULT_UPSTREAMS", "DEFAULT_EVENT_GAP"]
 DEFAULT_UPSTREAMS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 DEFAULT_EVENT_GAP = 0.015  # seconds between SSE events when a recording kept no timing
 _EVENT_SPLIT = re.compile(r"\r?\n\r?\n")
-_HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding", "keep-alive", "transfer-encoding"}
+_HOP_BY_HOP = TRANSPORT_HEADERS | {"host", "accept-encoding"}  # request headers not forwarded
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the largest request body accepted (vision lessons send base64 images)
 IDLE_TIMEOUT = 20.0  # seconds a connection may sit idle before the server closes it
 
@@ -65,19 +59,10 @@ def _in_kernel() -> bool:
 class ReplayServer:
     """One loopback HTTP server answering both providers from one cassette (or recording one)."""
 
-    def __init__(
-        self,
-        cassette_path: str | os.PathLike[str],
-        *,
-        mode: str = "replay",
-        speed: float = 1.0,
-        upstreams: dict[str, str] | None = None,
-        secrets: tuple[str, ...] = (),
-        capture_path: str | os.PathLike[str] | None = None,
-        budget: Any = None,
-        provenance: dict[str, Any] | None = None,
-        usage_report: str | os.PathLike[str] | None = None,
-    ) -> None:
+    def __init__(self, cassette_path: str | os.PathLike[str], *, mode: str = "replay", speed: float = 1.0,
+                 upstreams: dict[str, str] | None = None, secrets: tuple[str, ...] = (),
+                 capture_path: str | os.PathLike[str] | None = None, budget: Any = None,
+                 provenance: dict[str, Any] | None = None, usage_report: str | os.PathLike[str] | None = None) -> None:
         if mode not in ("replay", "record", "live"):
             raise ValueError(f"ReplayServer mode must be 'replay', 'record' or 'live', not {mode!r}")
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 0 <= speed <= 10):
@@ -490,11 +475,7 @@ class _Handler(BaseHTTPRequestHandler):
             with httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client:
                 with client.stream(self.command, url, headers=headers, content=body) as upstream_resp:
                     first_byte = time.monotonic() - arrived
-                    out_headers = [
-                        (k, v)
-                        for k, v in upstream_resp.headers.multi_items()
-                        if k.lower() not in ("content-length", "content-encoding", "transfer-encoding", "connection")
-                    ]
+                    out_headers = [(k, v) for k, v in upstream_resp.headers.multi_items() if k.lower() not in TRANSPORT_HEADERS]
                     status, reason = upstream_resp.status_code, upstream_resp.reason_phrase
                     if "text/event-stream" not in upstream_resp.headers.get("content-type", ""):
                         data = upstream_resp.read()  # all of it before a status line goes out
