@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .errors import CassetteError
 from .redact import scrub_text, scrub_url
 
 __all__ = ["Cassette", "CassetteError", "Interaction", "SCRUBBED_HEADERS", "TRANSPORT_HEADERS", "canonical_body",
@@ -41,26 +42,6 @@ SCRUBBED_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "cookie",
 KEPT_REQUEST_HEADERS = ("content-type", "anthropic-version", "anthropic-beta", "openai-beta")
 # Response headers that describe the transport, not the answer; replay recomputes them.
 TRANSPORT_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"})
-
-class CassetteError(Exception):
-    """A cassette file is missing, unreadable or not shaped like a cassette.
-
-    ``path``, ``index`` (the interaction, or None) and ``field`` say where; ``what`` says what is wrong."""
-
-    def __init__(self, path: Path, what: str, *, index: int | None = None, field: str = "",
-                 fix: str = "Restore it with git, or re-record it.") -> None:
-        self.path, self.what, self.index, self.field, self.fix = Path(path), what, index, field, fix
-        super().__init__(f"cassette {path} {self.where}{what}. {fix}")
-
-    @property
-    def where(self) -> str:
-        return "" if self.index is None else f"interaction #{self.index} "
-
-    @property
-    def short(self) -> str:
-        """The file's name, where in it, and what is wrong (the doctor's line)."""
-        return f"{self.path.name} {self.where}{self.what}"
-
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a gzip body may not grow past this when decompressed
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C loader is ~30x faster on big cassettes

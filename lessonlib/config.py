@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cassette import CassetteError
-from .redact import KEY_LIKE, PLACEHOLDERS, hide_keys, key_shape, scrub_url
+from .errors import CassetteError, LessonSetupError
+from .redact import KEY_LIKE, PLACEHOLDERS, key_shape, scrub_url
 from .replay import DEFAULT_UPSTREAMS, ReplayServer
 
 __all__ = ["Course", "LessonSetupError", "Settings", "setup", "DEFAULT_OPENAI_MODEL", "DEFAULT_ANTHROPIC_MODEL",
@@ -51,33 +51,26 @@ MAX_REPLAY_SPEED = 10.0  # a time factor: 10 = every recorded pause ten times lo
 MAX_BUDGET_USD = 1000.0
 
 
-class LessonSetupError(RuntimeError):
-    """Something in the set-up (mode, keys, cassette) needs fixing; the message says what.
+def check_key(name: str, value: str | None, *, local_upstream: bool = False) -> LessonSetupError | None:
+    """Why a key cannot be used (``what`` and ``fix``), or None when it looks fine. Never echoes the key."""
+    def problem(what: str, fix: str, sep: str = ":") -> LessonSetupError:
+        return LessonSetupError(f"{name} {what}{sep} {fix}.", setting=name, what=what, fix=fix)
 
-    ``setting`` names the variable (or ``.env``), ``what`` says what is wrong and ``fix`` what to do,
-    so the doctor can show them without parsing the sentence."""
-
-    def __init__(self, message: str, *, setting: str = "", what: str = "", fix: str = "") -> None:
-        super().__init__(hide_keys(message))
-        self.setting, self.what, self.fix = setting, hide_keys(what or message), hide_keys(fix)
-
-
-def check_key(name: str, value: str | None, *, local_upstream: bool = False) -> str | None:
-    """Why a key cannot be used, in one sentence, or None when it looks fine. Never echoes the key."""
     if not value:
         if local_upstream:
             return None  # Ollama, vLLM and llama.cpp accept any key
-        return f"{name} is not set: add it to .env (see .env.example), or use LESSON_MODE=replay, which needs no key."
+        return problem("is not set", "add it to .env (see .env.example), or use LESSON_MODE=replay, which needs no key")
     value = value.strip()
     if value.startswith(("<", "your", "sk-...", "sk-ant-...", "replay-mode")) or "..." in value:
-        return f"{name} in .env is still the placeholder from .env.example: paste your real key."
+        return problem("in .env is still the placeholder from .env.example", "paste your real key")
     if any(ch.isspace() for ch in value) or value[0] in "'\"" or value[-1] in "'\"":
-        return f"{name} contains spaces or quotes: in .env write it bare, e.g. {name}=sk-..., with nothing else."
+        return problem("contains spaces or quotes", f"in .env write it bare, e.g. {name}=sk-..., with nothing else")
     pattern, shape = _KEY_SHAPES[name]
     if name == "OPENAI_API_KEY" and value.startswith("sk-ant-") and not local_upstream:
-        return f"{name} holds an Anthropic key (sk-ant-...): put it in ANTHROPIC_API_KEY instead."
+        return problem("holds an Anthropic key (sk-ant-...)", "put it in ANTHROPIC_API_KEY instead")
     if not local_upstream and not pattern.match(value):
-        return f"{name} does not look like a key (expected {shape} and at least 20 more characters); check for a copy-paste slip."
+        return problem(f"does not look like a key (expected {shape} and at least 20 more characters)",
+                       "check for a copy-paste slip", ";")
     return None
 
 
@@ -345,7 +338,7 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
             local = upstreams[provider] != DEFAULT_UPSTREAMS[provider]
             problem = check_key(key_name, os.environ.get(key_name), local_upstream=local)
             if problem:
-                problems.append(problem)
+                problems.append(str(problem))
         if problems:
             raise LessonSetupError(f"LESSON_MODE={mode} needs API keys. " + " ".join(problems))
 

@@ -184,13 +184,9 @@ def check_key(provider: str, needed: bool) -> Check:
         elsewhere = f"; {provider.upper()}_BASE_URL points elsewhere" if _local(provider) else ""
         return Check("ok", name, detail + elsewhere)
     if not needed:
-        later = "" if "not set" in problem else f" (for live mode: {problem})"
+        later = "" if problem.what == "is not set" else f" (for live mode: {problem})"
         return Check("ok", name, "not needed in replay mode" + later)
-    what, sep, how = problem.partition(": ")  # config's sentences say "what is wrong: what to do"
-    if not sep:
-        what, _, how = problem.partition("; ")
-    what = what.removeprefix(f"{name} ").removeprefix("is ")
-    return Check("fail", name, what, how.rstrip(".") or f"get one at {KEY_PAGES[provider]}")
+    return Check("fail", name, problem.what.removeprefix("is "), problem.fix or f"get one at {KEY_PAGES[provider]}")
 
 
 def check_settings() -> Check:
