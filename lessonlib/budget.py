@@ -1,16 +1,20 @@
-"""A spending cap for live and record modes: meter every response's usage, refuse what would exceed it.
+"""A spending cap for live and record modes: reserve each call's worst case, settle it with its real usage.
 
 Set ``LESSON_BUDGET_USD=0.50`` in ``.env``. Calls then go through the course's local server (in live
-mode too), which reads ``usage`` from every response, streams included, prices it with
-``lessonlib.prices`` and keeps a running total for this kernel. Once the total reaches the cap, the
-next call is refused before it reaches the provider, with a message that says what to do.
-``lessonlib.budget.spent()`` shows the total. Taught in: 01_setup (workshop notes).
+mode too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the
+request's size, plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096
+when the request sets none). A call whose worst case does not fit beside what is spent and reserved is
+refused before it reaches the provider, so concurrent calls cannot overshoot the cap. When the answer
+is complete, the reservation is replaced by the cost of its ``usage`` (streams included; a stream
+without usage is estimated from its text, and counted as an estimate). ``lessonlib.budget.spent()``
+shows the total. Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,82 +22,135 @@ from .prices import cost_usd, price_for
 
 __all__ = ["Budget", "usage_from_response", "spent"]
 
+DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
+CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
 _CURRENT: dict[str, "Budget"] = {}
+
+
+def _events(text: str) -> Iterator[dict[str, Any]]:
+    """The JSON payloads of an SSE stream's ``data:`` lines (OpenAI's final ``[DONE]`` skipped)."""
+    for line in text.splitlines():
+        if line.startswith("data:") and line[5:].strip().startswith("{"):
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                yield event
 
 
 def usage_from_response(body: bytes) -> tuple[str | None, dict[str, Any] | None]:
     """(model, usage) from a JSON response or an SSE stream of either provider; (None, None) if absent."""
     text = body.decode("utf-8", "replace")
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
+    if text.lstrip().startswith("{"):
         try:
-            data = json.loads(stripped)
+            data = json.loads(text)
         except ValueError:
             return None, None
-        return data.get("model"), data.get("usage")
+        return (data.get("model"), data.get("usage")) if isinstance(data, dict) else (None, None)
     model, usage = None, None
-    for line in text.splitlines():
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if not payload.startswith("{"):
-            continue  # OpenAI's final "data: [DONE]"
-        try:
-            event = json.loads(payload)
-        except ValueError:
-            continue
-        if event.get("type") == "message_start":  # Anthropic: input tokens arrive first ...
+    for event in _events(text):
+        kind = event.get("type")
+        if kind == "message_start":  # Anthropic: input tokens arrive first ...
             message = event.get("message") or {}
             model, usage = message.get("model"), dict(message.get("usage") or {})
-        elif event.get("type") == "message_delta" and usage is not None:  # ... output tokens last
+        elif kind == "message_delta" and usage is not None:  # ... output tokens last
             usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-        elif event.get("object") == "chat.completion.chunk":  # OpenAI: usage in the last chunk
+        elif kind == "response.completed":  # OpenAI Responses API: the whole response comes last
+            response = event.get("response") or {}
+            model, usage = response.get("model") or model, response.get("usage") or usage
+        elif event.get("object") == "chat.completion.chunk":  # OpenAI: usage in the last chunk, if asked for
             model = event.get("model") or model
-            if event.get("usage"):
-                usage = event["usage"]
+            usage = event.get("usage") or usage
     return model, usage
+
+
+def _streamed_text(body: bytes) -> str:
+    """The text and tool arguments an SSE stream carried (to estimate a stream that reported no usage)."""
+    out = []
+    for event in _events(body.decode("utf-8", "replace")):
+        for choice in event.get("choices") or []:
+            delta = choice.get("delta") or {}
+            out.append(delta.get("content") or "")
+            out += [(call.get("function") or {}).get("arguments") or "" for call in delta.get("tool_calls") or []]
+        if str(event.get("type", "")).endswith(".delta") and isinstance(event.get("delta"), str):
+            out.append(event["delta"])  # Responses API text and argument deltas
+    return "".join(out)
+
+
+def worst_case(request_body: bytes) -> tuple[str | None, int, int]:
+    """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
+    try:
+        data = json.loads(request_body or b"{}")
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    limits = [data.get(k) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
+    out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
+    model = data.get("model") if isinstance(data.get("model"), str) else None
+    return model, len(request_body) // 3 + 1, out
 
 
 @dataclass
 class Budget:
-    """The cap and the running total of one kernel session."""
+    """The cap, the running total and the reservations of one kernel session."""
 
     limit_usd: float
     spent_usd: float = 0.0
+    reserved_usd: float = 0.0
     calls: int = 0
+    estimated: int = 0  # calls priced from their text because the stream reported no usage
     unpriced: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         _CURRENT["budget"] = self
 
-    def refusal(self) -> str | None:
-        """Why the next call must not go out, or None."""
+    def reserve(self, request_body: bytes) -> float | str:
+        """Reserve a call's worst case and return it (pass it to :meth:`settle`), or say why it must not go out."""
+        model, inp, out = worst_case(request_body)
+        worst = (cost_usd(model, {"input_tokens": inp, "output_tokens": out}) if model else None) or 0.0
         with self._lock:
-            if self.spent_usd >= self.limit_usd:
-                return (
-                    f"Spending cap reached: this session has spent about ${self.spent_usd:.4f} of its "
-                    f"LESSON_BUDGET_USD=${self.limit_usd:.2f} on {self.calls} calls, so this call was not sent. "
-                    "Raise LESSON_BUDGET_USD in .env and restart the kernel, or switch to LESSON_MODE=replay."
-                )
-        return None
+            if self.spent_usd + self.reserved_usd + worst <= self.limit_usd:
+                self.reserved_usd += worst
+                return worst
+            spent, held = self.spent_usd, self.reserved_usd
+        reached = "Spending cap reached" if spent + held >= self.limit_usd else "Spending cap reached for this call"
+        return (
+            f"{reached}: this session has spent about ${spent:.4f} of its LESSON_BUDGET_USD=${self.limit_usd:.2f} "
+            f"on {self.calls} calls (${held:.4f} more is held by calls still running), and this call could cost up "
+            f"to ${worst:.4f} ({out:,} output tokens at most), so it was not sent. Lower max_tokens / "
+            "max_completion_tokens, or raise LESSON_BUDGET_USD in .env and restart the kernel, or switch to "
+            "LESSON_MODE=replay."
+        )
 
-    def record(self, response_body: bytes) -> float:
-        """Add one response's cost to the total; returns that cost in USD."""
+    def settle(self, hold: float | None, request_body: bytes, response_body: bytes) -> float:
+        """Replace a call's reservation by its cost (from its usage, else estimated from its text)."""
         model, usage = usage_from_response(response_body)
-        if not model or not usage:
-            return 0.0
-        cost = cost_usd(model, usage)
+        estimate = False
+        if not usage:
+            text = _streamed_text(response_body)
+            model = model or worst_case(request_body)[0]
+            if text and model:
+                usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN, "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
+                estimate = True
+        cost = cost_usd(model, usage) if model and usage else None
         with self._lock:
+            self.reserved_usd = max(0.0, self.reserved_usd - (hold or 0.0))
+            if not usage:
+                return 0.0  # an error answer: nothing billed
             self.calls += 1
+            self.estimated += estimate
             if cost is None:
-                self.unpriced.add(model)
+                self.unpriced.add(str(model))
                 return 0.0
             self.spent_usd += cost
         return cost
 
     def summary(self) -> str:
         text = f"spent about ${self.spent_usd:.4f} of ${self.limit_usd:.2f} on {self.calls} calls"
+        if self.estimated:
+            text += f" ({self.estimated} estimated from their text: the stream reported no usage)"
         if self.unpriced:
             text += f" (not priced, so not counted: {', '.join(sorted(self.unpriced))}; add them to lessonlib/prices.py)"
         return text

@@ -17,6 +17,7 @@ Taught in: 01_setup (what replay does). Everything here is plumbing, not lesson.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
@@ -28,48 +29,66 @@ from urllib.parse import urlsplit
 
 import yaml
 
-__all__ = [
-    "Cassette",
-    "CassetteError",
-    "Interaction",
-    "SCRUBBED_HEADERS",
-    "canonical_body",
-    "describe_difference",
-    "match_path",
-    "scrub_text",
-]
+from .errors import CassetteError
+from .redact import scrub_text, scrub_url
+
+__all__ = ["Cassette", "CassetteError", "Interaction", "SCRUBBED_HEADERS", "TRANSPORT_HEADERS", "canonical_body",
+           "describe_difference", "match_path", "response_headers"]
 
 # Headers that identify an account or carry a credential. Never written to disk.
-SCRUBBED_HEADERS = frozenset(
-    {
-        "authorization",
-        "x-api-key",
-        "api-key",
-        "cookie",
-        "set-cookie",
-        "openai-organization",
-        "openai-project",
-        "anthropic-organization-id",
-    }
-)
+SCRUBBED_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "cookie", "set-cookie", "openai-organization",
+                              "openai-project", "anthropic-organization-id"})
 # Request headers worth keeping in a cassette (the rest are SDK telemetry that changes every release).
 KEPT_REQUEST_HEADERS = ("content-type", "anthropic-version", "anthropic-beta", "openai-beta")
 # Response headers that describe the transport, not the answer; replay recomputes them.
 TRANSPORT_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"})
 
-_KEY_PATTERNS = re.compile(r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,})")
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a gzip body may not grow past this when decompressed
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C loader is ~30x faster on big cassettes
+_NUMBER = (int, float)
 
 
-class CassetteError(Exception):
-    """A cassette file is missing, unreadable or not shaped like a cassette."""
+def _check_interaction(item: Any) -> None:
+    """Validate one interaction's fields, or raise ValueError(field, what is wrong)."""
+    def need(ok: bool, where: str, why: str) -> None:
+        if not ok:
+            raise ValueError(where, why)
 
+    def has(parent: dict[str, Any], key: str, where: str) -> Any:
+        need(parent.get(key) is not None, where, "missing")
+        return parent[key]
 
-def scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Replace every known secret and anything shaped like an API key with ``REDACTED``."""
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "REDACTED")
-    return _KEY_PATTERNS.sub("REDACTED", text)
+    need(isinstance(item, dict), "", "is not a mapping with request: and response:")
+    req, resp = has(item, "request", "request"), has(item, "response", "response")
+    need(isinstance(req, dict), "request", "that is not a mapping")
+    need(isinstance(resp, dict), "response", "that is not a mapping")
+    method, uri, status = has(req, "method", "request.method"), has(req, "uri", "request.uri"), resp.get("status")
+    need(isinstance(method, str) and method.isalpha(), "request.method", f"{method!r}, not a word like POST")
+    need(isinstance(uri, str), "request.uri", "that is not text")
+    need(isinstance(status, dict), "response.status", "missing" if status is None else "that is not a mapping")
+    code = has(status, "code", "response.status.code")
+    need(isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599, "response.status.code",
+         f"{code!r}, not an HTTP status (an integer from 100 to 599)")
+    need(isinstance(status.get("message"), (str, type(None))), "response.status.message", "that is not text")
+    for name in ("latency", "delay"):
+        value = resp.get(name)
+        need(value is None or (isinstance(value, _NUMBER) and not isinstance(value, bool) and 0 <= value <= 600),
+             f"response.{name}", f"{value!r}, not a number of seconds from 0 to 600")
+    times = resp.get("event_times")
+    need(times is None or (isinstance(times, list) and all(
+        isinstance(t, _NUMBER) and not isinstance(t, bool) and 0 <= t <= 3600 for t in times)),
+        "response.event_times", "that is not a list of seconds (numbers from 0 to 3600)")
+    headers = resp.get("headers")
+    need(headers is None or isinstance(headers, dict), "response.headers", "that is not a mapping of name: [values]")
+    for name, values in (headers or {}).items():
+        need(isinstance(name, str) and re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) is not None,
+             "response.headers", f"with a name {str(name)[:40]!r} that is not a header name")
+        for value in values if isinstance(values, list) else [values]:
+            need(isinstance(value, (str, int, float)) and not re.search(r"[\r\n\0]", str(value)),
+                 f"response.headers.{name}", "with a value that is not one line of text")
+    body = resp.setdefault("body", {"string": ""})
+    need(isinstance(body, dict) and isinstance(body.setdefault("string", ""), (str, bytes)), "response.body",
+         "that is not a mapping with string: (text or !!binary)")
 
 
 def canonical_body(body: str | bytes | None) -> Any:
@@ -146,16 +165,34 @@ class Interaction:
         return self.raw["response"]
 
     def response_body(self) -> bytes:
-        """The response bytes to send: stored text, a gzip ``!!binary`` body (decompressed), or the
-        ``parsed_body`` mapping of pydantic-ai's cassettes (as compact JSON)."""
-        resp = self.response
-        if "parsed_body" in resp and not (resp.get("body") or {}).get("string"):
-            return json.dumps(resp["parsed_body"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        raw = (resp.get("body") or {}).get("string", "")
-        if isinstance(raw, bytes):
-            encoding = {k.lower(): v for k, v in response_headers(self, transport=True)}.get("content-encoding", "")
-            return gzip.decompress(raw) if "gzip" in encoding or raw[:2] == b"\x1f\x8b" else raw
-        return str(raw).encode("utf-8")
+        """The response bytes to send (decoded once, when the cassette is loaded)."""
+        if "_bytes" not in self.__dict__:
+            self.__dict__["_bytes"] = _body_bytes(self)
+        return self.__dict__["_bytes"]
+
+
+def _body_bytes(item: Interaction) -> bytes:
+    """Stored text, a gzip ``!!binary`` body (decompressed, at most MAX_BODY_BYTES), or the ``parsed_body``
+    mapping of pydantic-ai's cassettes (as compact JSON). Raises ValueError(field, why)."""
+    resp = item.response
+    if "parsed_body" in resp and not resp["body"].get("string"):
+        return json.dumps(resp["parsed_body"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raw = resp["body"]["string"]
+    if isinstance(raw, str):
+        return raw.encode("utf-8")
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+                raw = fh.read(MAX_BODY_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise ValueError("response.body.string", f"that is gzip but does not decompress ({exc})") from None
+        if len(raw) > MAX_BODY_BYTES:
+            raise ValueError("response.body.string", f"that decompresses to more than {MAX_BODY_BYTES >> 20} MB")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("response.body.string", "that is binary but neither gzip nor UTF-8 text") from None
+    return raw
 
 
 def match_path(path: str) -> str:
@@ -188,41 +225,38 @@ class Cassette:
     def load(cls, path: str | os.PathLike[str]) -> "Cassette":
         path = Path(path)
         if not path.exists():
-            raise CassetteError(
-                f"cassette {path} does not exist. Restore it with `git checkout -- {path.name}` "
-                "in notebooks/cassettes, or record it with LESSON_MODE=record and API keys in .env."
-            )
+            raise CassetteError(path, "does not exist", fix=f"Restore it with `git checkout -- {path.name}` in "
+                                "notebooks/cassettes, or record it with LESSON_MODE=record and API keys in .env.")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise CassetteError(
-                f"cassette {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}. "
-                "Restore it with git, or re-record it."
-            ) from None
+            raise CassetteError(path, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        except UnicodeDecodeError:
+            raise CassetteError(path, "is not UTF-8 text") from None
+        except OSError as exc:
+            raise CassetteError(path, f"cannot be read ({exc.strerror or exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
-            raise CassetteError(
-                f"cassette {path} has no `interactions:` list, so it is not a cassette. Restore it with git."
-            )
-        cassette = cls(path=path, provenance=data.get("provenance") or {})
+            raise CassetteError(path, "has no `interactions:` list, so it is not a cassette")
+        provenance = data.get("provenance")
+        cassette = cls(path=path, provenance=provenance if isinstance(provenance, dict) else {})
         cassette.pacing_required = data.get("pacing") == "required"
         for i, item in enumerate(data["interactions"]):
             try:
-                req, resp = item["request"], item["response"]
-                method = str(req["method"]).upper()
-                target = match_path(str(req["uri"]))
-                int(resp["status"]["code"])
-                resp.setdefault("body", {}).setdefault("string", "")
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CassetteError(
-                    f"cassette {path}, interaction #{i} is missing {exc} (each needs request.method, "
-                    "request.uri and response.status.code). Restore the file with git, or re-record it."
-                ) from None
-            body = canonical_body(req.get("body"))
-            if body is None and "parsed_body" in req:  # pydantic-ai's cassettes keep the JSON as a mapping
-                body = req["parsed_body"]
-            cassette.interactions.append(Interaction(index=i, method=method, path=target, body=body, raw=item))
+                _check_interaction(item)
+                req = item["request"]
+                body = canonical_body(req.get("body"))
+                if body is None and "parsed_body" in req:  # pydantic-ai's cassettes keep the JSON as a mapping
+                    body = req["parsed_body"]
+                interaction = Interaction(index=i, method=req["method"].upper(), path=match_path(req["uri"]),
+                                          body=body, raw=item)
+                interaction.response_body()
+            except ValueError as exc:
+                where, why = exc.args if len(exc.args) == 2 else ("request.uri", str(exc))
+                what = f"is missing {where}" if why == "missing" else f"has {where} {why}" if where else why
+                raise CassetteError(path, what, index=i, field=where) from None
+            cassette.interactions.append(interaction)
         return cassette
 
     # ---- writing (record mode) -------------------------------------------------------------
@@ -251,21 +285,9 @@ class Cassette:
             raise
         return target
 
-    def add(
-        self,
-        *,
-        method: str,
-        uri: str,
-        request_headers: dict[str, str],
-        request_body: bytes,
-        status: int,
-        reason: str,
-        response_headers: list[tuple[str, str]],
-        response_body: bytes,
-        event_times: list[float] | None,
-        latency: float,
-        secrets: tuple[str, ...] = (),
-    ) -> Interaction:
+    def add(self, *, method: str, uri: str, request_headers: dict[str, str], request_body: bytes, status: int,
+            reason: str, response_headers: list[tuple[str, str]], response_body: bytes,
+            event_times: list[float] | None, latency: float, secrets: tuple[str, ...] = ()) -> Interaction:
         """Append one live interaction, scrubbed, with bodies stored readably."""
         body_text = scrub_text(request_body.decode("utf-8", "replace"), secrets)
         parsed = canonical_body(body_text)
@@ -292,10 +314,10 @@ class Cassette:
         if event_times is not None:
             response["event_times"] = [round(t, 3) for t in event_times]
         raw = {
-            "request": {"method": method, "uri": uri, "body": stored_request_body, "headers": kept_req},
+            "request": {"method": method, "uri": scrub_url(uri, secrets), "body": stored_request_body, "headers": kept_req},
             "response": response,
         }
-        item = Interaction(index=len(self.interactions), method=method, path=match_path(uri), body=parsed, raw=raw)
+        item = Interaction(len(self.interactions), method, match_path(raw["request"]["uri"]), parsed, raw)
         self.interactions.append(item)
         return item
 

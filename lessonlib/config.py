@@ -5,33 +5,26 @@ Every notebook's first code cell is::
     import lessonlib
     course = lessonlib.setup("04_streaming")
 
+:class:`Settings` is the one reader of the environment and ``.env``; ``setup()`` and the doctor use it.
 Taught in: 01_setup.
 """
 
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dotenv import find_dotenv, load_dotenv
-
-from .cassette import CassetteError
+from .errors import CassetteError, LessonSetupError
+from .redact import KEY_LIKE, PLACEHOLDERS, key_shape, scrub_url
 from .replay import DEFAULT_UPSTREAMS, ReplayServer
 
-__all__ = [
-    "Course",
-    "LessonSetupError",
-    "setup",
-    "DEFAULT_OPENAI_MODEL",
-    "DEFAULT_ANTHROPIC_MODEL",
-    "MODES",
-    "REPO_ROOT",
-    "CASSETTE_DIR",
-]
+__all__ = ["Course", "LessonSetupError", "Settings", "setup", "DEFAULT_OPENAI_MODEL", "DEFAULT_ANTHROPIC_MODEL",
+           "MODES", "REPO_ROOT", "CASSETTE_DIR"]
 
 # One place for the model ids. Both are listed by the pinned SDKs (openai.types.ChatModel,
 # anthropic.types.Model) and absent from anthropic/_data/deprecated_models.py; tests/test_models.py
@@ -44,50 +37,148 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CASSETTE_DIR = REPO_ROOT / "notebooks" / "cassettes"
 TIKTOKEN_CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
 
-# Placeholders sent in replay mode. They are not keys and the local server ignores them.
-REPLAY_OPENAI_KEY = "replay-mode-no-key-needed"
-REPLAY_ANTHROPIC_KEY = "replay-mode-no-key-needed"
+REPLAY_KEY = PLACEHOLDERS[0]  # sent in replay mode: not a key, and the local server ignores it
 
 _KEY_SHAPES = {
     "OPENAI_API_KEY": (re.compile(r"^sk-[A-Za-z0-9_\-]{20,}$"), "sk-..."),
     "ANTHROPIC_API_KEY": (re.compile(r"^sk-ant-[A-Za-z0-9_\-]{20,}$"), "sk-ant-..."),
 }
+# Settings that hold no secret: a key-shaped value in one of them is a slip (a key pasted on the wrong line).
+PLAIN_SETTINGS = ("LESSON_MODE", "LESSON_OPENAI_MODEL", "LESSON_ANTHROPIC_MODEL", "LESSON_REPLAY_SPEED",
+                  "LESSON_BUDGET_USD", "LESSON_OPENAI_UPSTREAM", "LESSON_ANTHROPIC_UPSTREAM", "OPENAI_BASE_URL",
+                  "ANTHROPIC_BASE_URL", "LESSON_CASSETTE_DIR")
+MAX_REPLAY_SPEED = 10.0  # a time factor: 10 = every recorded pause ten times longer
+MAX_BUDGET_USD = 1000.0
 
 
-class LessonSetupError(RuntimeError):
-    """Something in the set-up (mode, keys, cassette) needs fixing; the message says what."""
+def check_key(name: str, value: str | None, *, local_upstream: bool = False) -> LessonSetupError | None:
+    """Why a key cannot be used (``what`` and ``fix``), or None when it looks fine. Never echoes the key."""
+    def problem(what: str, fix: str, sep: str = ":") -> LessonSetupError:
+        return LessonSetupError(f"{name} {what}{sep} {fix}.", setting=name, what=what, fix=fix)
 
-
-def _env_flag_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise LessonSetupError(f"{name}={raw!r} is not a number; use e.g. {name}=1 (as recorded) or 0 (instant).")
-    if value < 0:
-        raise LessonSetupError(f"{name} must be 0 or more, not {raw}.")
-    return value
-
-
-def check_key(name: str, value: str | None, *, local_upstream: bool = False) -> str | None:
-    """Why a key cannot be used, in one sentence, or None when it looks fine. Never echoes the key."""
     if not value:
         if local_upstream:
             return None  # Ollama, vLLM and llama.cpp accept any key
-        return f"{name} is not set: add it to .env (see .env.example), or use LESSON_MODE=replay, which needs no key."
+        return problem("is not set", "add it to .env (see .env.example), or use LESSON_MODE=replay, which needs no key")
     value = value.strip()
     if value.startswith(("<", "your", "sk-...", "sk-ant-...", "replay-mode")) or "..." in value:
-        return f"{name} in .env is still the placeholder from .env.example: paste your real key."
+        return problem("in .env is still the placeholder from .env.example", "paste your real key")
     if any(ch.isspace() for ch in value) or value[0] in "'\"" or value[-1] in "'\"":
-        return f"{name} contains spaces or quotes: in .env write it bare, e.g. {name}=sk-..., with nothing else."
+        return problem("contains spaces or quotes", f"in .env write it bare, e.g. {name}=sk-..., with nothing else")
     pattern, shape = _KEY_SHAPES[name]
     if name == "OPENAI_API_KEY" and value.startswith("sk-ant-") and not local_upstream:
-        return f"{name} holds an Anthropic key (sk-ant-...): put it in ANTHROPIC_API_KEY instead."
+        return problem("holds an Anthropic key (sk-ant-...)", "put it in ANTHROPIC_API_KEY instead")
     if not local_upstream and not pattern.match(value):
-        return f"{name} does not look like a key (expected {shape} and at least 20 more characters); check for a copy-paste slip."
+        return problem(f"does not look like a key (expected {shape} and at least 20 more characters)",
+                       "check for a copy-paste slip", ";")
     return None
+
+
+def find_env_file(env_file: str | os.PathLike[str] | None = None) -> Path | None:
+    """The .env setup() reads: ``env_file``, else the first .env from the working folder up, else the repo's."""
+    from dotenv import find_dotenv
+
+    path = Path(env_file) if env_file else Path(find_dotenv(usecwd=True) or REPO_ROOT / ".env")
+    return path if path.is_file() else None
+
+
+@dataclass
+class Settings:
+    """Every setting the course reads, from the environment and ``.env``, read once.
+
+    ``problems`` holds one :class:`LessonSetupError` per setting that cannot be used; nothing raises here."""
+
+    mode: str = "replay"
+    openai_model: str = DEFAULT_OPENAI_MODEL
+    anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
+    speed: float = 1.0  # replay time factor: 1 as recorded, 0 instant, 2 twice as slow
+    budget_usd: float | None = None
+    upstreams: dict[str, str] = field(default_factory=dict)
+    cassette_dir: Path = CASSETTE_DIR
+    env_file: Path | None = None
+    problems: list[LessonSetupError] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, env_file: str | os.PathLike[str] | None = None, environ: Any = None) -> "Settings":
+        """Load ``.env`` into the environment (without overriding it), then read every setting."""
+        s = cls(env_file=find_env_file(env_file))
+        lines: list[str] = []
+        if s.env_file is not None:
+            try:
+                lines = s.env_file.read_bytes().decode("utf-8-sig").splitlines()
+                from dotenv import load_dotenv
+
+                load_dotenv(s.env_file, override=False, encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                s.problems.append(LessonSetupError(
+                    f"{s.env_file} is not UTF-8 text, so it was not read: save it as UTF-8 (in VS Code: "
+                    "'Save with Encoding', UTF-8), or copy .env.example again.",
+                    setting=".env", what=f"{s.env_file} is not UTF-8 text, so it was not read",
+                    fix="save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again"))
+        env = os.environ if environ is None else environ
+
+        def where(name: str) -> str:
+            for n, text in enumerate(lines, 1):
+                if re.match(rf"\s*(export\s+)?{name}\s*=", text):
+                    return f"line {n} of {s.env_file}"
+            return "the environment"
+
+        for name in PLAIN_SETTINGS:
+            found = KEY_LIKE.search(env.get(name) or "")
+            if found:
+                what = f"{name} ({where(name)}) holds what looks like an API key, {key_shape(found.group(0))}"
+                fix = f"give the key its own line (OPENAI_API_KEY=... or ANTHROPIC_API_KEY=...) and give {name} its own value"
+                s.problems.append(LessonSetupError(f"{what}: {fix}.", setting=name, what=what, fix=fix))
+        if s.problems:
+            return s  # nothing below may show such a value
+
+        mode = (env.get("LESSON_MODE") or "").strip().lower() or "replay"
+        s.mode = mode
+        if mode not in MODES:
+            s.problems.append(LessonSetupError(
+                f"LESSON_MODE={mode!r} is not a mode: use replay (no key needed), live or record, in .env or the "
+                "environment.", setting="LESSON_MODE", what=f"LESSON_MODE={mode!r} is not a mode",
+                fix="set LESSON_MODE=replay, live or record in .env, then restart the kernel"))
+        s.openai_model = (env.get("LESSON_OPENAI_MODEL") or "").strip() or DEFAULT_OPENAI_MODEL
+        s.anthropic_model = (env.get("LESSON_ANTHROPIC_MODEL") or "").strip() or DEFAULT_ANTHROPIC_MODEL
+        s.speed = s._number(env, "LESSON_REPLAY_SPEED", 1.0, MAX_REPLAY_SPEED,
+                            "use 1 (as recorded), 0 (instant), or up to 10: it multiplies every recorded pause, "
+                            "so 2 is twice as slow and 0.5 twice as fast")
+        budget = s._number(env, "LESSON_BUDGET_USD", None, MAX_BUDGET_USD,
+                           "give an amount in US dollars, e.g. LESSON_BUDGET_USD=0.50")
+        s.budget_usd = budget if mode != "replay" else None
+        s.upstreams = {
+            p: (env.get(f"LESSON_{p.upper()}_UPSTREAM") or env.get(f"{p.upper()}_BASE_URL") or DEFAULT_UPSTREAMS[p]).strip()
+            for p in DEFAULT_UPSTREAMS
+        }
+        s.cassette_dir = Path(env.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR)
+        return s
+
+    def _number(self, env: Any, name: str, default: float | None, most: float, hint: str) -> float | None:
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+            what = "" if math.isfinite(value) else f"{name}={raw!r} is not a finite number"
+        except ValueError:
+            value, what = 0.0, f"{name}={raw!r} is not a number"
+        if not what and value < 0:
+            what = f"{name} must be 0 or more, not {raw}"
+        if not what and value > most:
+            what = f"{name}={raw} is more than {most:g}"
+        if what:
+            self.problems.append(LessonSetupError(f"{what}; {hint}.", setting=name, what=what, fix=hint))
+            return default
+        return value
+
+    def cassette(self, name: str) -> Path:
+        """The cassette of notebook ``name``; a name that would leave the cassette folder is refused."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name) or ".." in name:
+            raise LessonSetupError(
+                f"setup({name!r}) needs the notebook's name, like setup(\"04_streaming\"): a path in it would "
+                "put the cassette outside notebooks/cassettes/.")
+        return self.cassette_dir / f"{name}.yaml"
 
 
 @dataclass
@@ -116,10 +207,6 @@ class Course:
             return f"record mode: real calls, saved to {rel} when the kernel shuts down (API keys from .env{cap})"
         return f"live mode: real calls to the providers, billed to your API keys{cap}"
 
-    def unused_interactions(self) -> list[int]:
-        """Cassette interactions this session has not played yet (replay mode only)."""
-        return self.server.unused() if self.server else []
-
     def __repr__(self) -> str:
         return (
             f"Course(name={self.name!r}, mode={self.mode!r}, openai_model={self.openai_model!r}, "
@@ -132,6 +219,12 @@ _ACTIVE: dict[str, Any] = {}
 
 def _stop_active() -> None:
     """Stop this kernel's server (saving a recording) and undo the environment changes setup made."""
+    hook = _ACTIVE.pop("hook", None)
+    if hook is not None:
+        try:
+            hook[0].events.unregister("pre_run_cell", hook[1])
+        except ValueError:
+            pass
     server = _ACTIVE.pop("server", None)
     if server is not None:
         if server.mode == "record":
@@ -142,6 +235,17 @@ def _stop_active() -> None:
             os.environ.pop(var, None)
         else:
             os.environ[var] = previous
+
+
+def learner_environ() -> dict[str, str]:
+    """The environment as the learner set it: what setup() replaced (replay URLs, placeholder keys) undone."""
+    env = dict(os.environ)
+    for var, previous in _ACTIVE.get("replaced_env", {}).items():
+        if previous is None:
+            env.pop(var, None)
+        else:
+            env[var] = previous
+    return env
 
 
 def _set_env(var: str, value: str) -> None:
@@ -190,6 +294,22 @@ def _sdk_versions() -> dict[str, str]:
     return out
 
 
+def _follow_cells(server: ReplayServer) -> None:
+    """Tell the server which notebook cell runs, so a re-run cell replays its own answers again."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+
+    def before(info: Any) -> None:
+        server.begin_cell(getattr(info, "cell_id", None))
+
+    shell.events.register("pre_run_cell", before)
+    _ACTIVE["hook"] = (shell, before)
+
+
 def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: bool = False) -> Course:
     """Set up one notebook: load .env, choose the mode, start replay/record, print a banner.
 
@@ -202,28 +322,15 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     install_error_display()
     if os.environ.get("LESSON_SOCKET_GUARD") == "1":
         install_socket_guard()
-    dotenv_path = Path(env_file) if env_file else (Path(find_dotenv(usecwd=True)) if find_dotenv(usecwd=True) else REPO_ROOT / ".env")
-    if dotenv_path.exists():
-        load_dotenv(dotenv_path, override=False)
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
-
-    mode = os.environ.get("LESSON_MODE", "replay").strip().lower() or "replay"
-    if mode not in MODES:
-        raise LessonSetupError(
-            f"LESSON_MODE={mode!r} is not a mode: use replay (no key needed), live or record, in .env or the environment."
-        )
-    openai_model = os.environ.get("LESSON_OPENAI_MODEL", "").strip() or DEFAULT_OPENAI_MODEL
-    anthropic_model = os.environ.get("LESSON_ANTHROPIC_MODEL", "").strip() or DEFAULT_ANTHROPIC_MODEL
-    cassette = Path(os.environ.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR) / f"{name}.yaml"
     _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
-
-    upstreams = {
-        "openai": os.environ.get("LESSON_OPENAI_UPSTREAM") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_UPSTREAMS["openai"],
-        "anthropic": os.environ.get("LESSON_ANTHROPIC_UPSTREAM")
-        or os.environ.get("ANTHROPIC_BASE_URL")
-        or DEFAULT_UPSTREAMS["anthropic"],
-    }
-    course = Course(name=name, mode=mode, openai_model=openai_model, anthropic_model=anthropic_model, cassette=cassette)
+    settings = Settings.read(env_file)
+    if settings.problems:
+        raise settings.problems[0]
+    mode = settings.mode
+    course = Course(name=name, mode=mode, openai_model=settings.openai_model,
+                    anthropic_model=settings.anthropic_model, cassette=settings.cassette(name))
+    upstreams = settings.upstreams
 
     if mode in ("live", "record"):
         problems = []
@@ -231,13 +338,16 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
             local = upstreams[provider] != DEFAULT_UPSTREAMS[provider]
             problem = check_key(key_name, os.environ.get(key_name), local_upstream=local)
             if problem:
-                problems.append(problem)
+                problems.append(str(problem))
         if problems:
             raise LessonSetupError(f"LESSON_MODE={mode} needs API keys. " + " ".join(problems))
 
-    budget = _budget()
+    budget = None
+    if settings.budget_usd is not None:
+        from .budget import Budget
+
+        budget = Budget(limit_usd=settings.budget_usd)
     if mode != "live" or budget is not None:  # plain live mode: the SDKs talk to the providers directly
-        speed = _env_flag_float("LESSON_REPLAY_SPEED", 1.0)
         secrets = tuple(os.environ.get(k, "") for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"))
         provenance = None
         if mode == "record":
@@ -247,33 +357,25 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                 "kind": "recorded",
                 "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "sdk_versions": _sdk_versions(),
-                "upstreams": upstreams,
+                "upstreams": {p: scrub_url(u) for p, u in upstreams.items()},
             }
+        usage_dir = os.environ.get("LESSON_USAGE_DIR") if mode == "replay" else None  # the test suite's report
         try:
             server = ReplayServer(
-                cassette,
-                mode=mode,
-                speed=speed,
-                upstreams=upstreams,
-                secrets=secrets,
-                capture_path=os.environ.get("LESSON_REPLAY_CAPTURE") or None,
-                provenance=provenance,
-                budget=budget,
-                usage_report=(
-                    Path(os.environ["LESSON_USAGE_DIR"]) / f"{name}.{os.getpid()}.json"
-                    if os.environ.get("LESSON_USAGE_DIR") and mode == "replay"
-                    else None
-                ),
+                course.cassette, mode=mode, speed=settings.speed, upstreams=upstreams, secrets=secrets,
+                capture_path=os.environ.get("LESSON_REPLAY_CAPTURE") or None, provenance=provenance, budget=budget,
+                usage_report=Path(usage_dir) / f"{name}.{os.getpid()}.json" if usage_dir else None,
             ).start()
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
         _ACTIVE["server"] = server
         course.server = server
+        _follow_cells(server)
         _set_env("OPENAI_BASE_URL", server.openai_base_url)
         _set_env("ANTHROPIC_BASE_URL", server.anthropic_base_url)
         if mode == "replay":
-            _set_env("OPENAI_API_KEY", REPLAY_OPENAI_KEY)
-            _set_env("ANTHROPIC_API_KEY", REPLAY_ANTHROPIC_KEY)
+            _set_env("OPENAI_API_KEY", REPLAY_KEY)
+            _set_env("ANTHROPIC_API_KEY", REPLAY_KEY)
             if "ANTHROPIC_AUTH_TOKEN" in os.environ:
                 _ACTIVE.setdefault("replaced_env", {})["ANTHROPIC_AUTH_TOKEN"] = os.environ.pop("ANTHROPIC_AUTH_TOKEN")
     if not quiet:
@@ -281,19 +383,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         if budget is not None:  # a cap cannot count what the price table does not know
             from .budget import check_model_is_priced
 
-            for model in (openai_model, anthropic_model):
+            for model in (settings.openai_model, settings.anthropic_model):
                 warning = check_model_is_priced(model)
                 if warning:
                     print(f"warning: {warning}")
     return course
-
-
-def _budget() -> Any:
-    """The spending cap from LESSON_BUDGET_USD (live and record modes), or None."""
-    raw = os.environ.get("LESSON_BUDGET_USD", "").strip()
-    if not raw or os.environ.get("LESSON_MODE", "replay").strip().lower() == "replay":
-        return None
-    from .budget import Budget
-
-    limit = _env_flag_float("LESSON_BUDGET_USD", 0.0)
-    return Budget(limit_usd=limit)

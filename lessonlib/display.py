@@ -61,7 +61,7 @@ def install_error_display() -> None:
     if shell is None:
         return
     kinds: list[type] = []
-    from .config import LessonSetupError
+    from .errors import LessonSetupError
 
     kinds.append(LessonSetupError)
     for module_name in ("openai", "anthropic"):

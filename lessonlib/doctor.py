@@ -20,7 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from . import config
-from .config import CASSETTE_DIR, DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, MODES, REPO_ROOT, TIKTOKEN_CACHE
+from .config import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, REPO_ROOT, TIKTOKEN_CACHE, Settings
+from .redact import hide_keys, scrub_url
 from .replay import DEFAULT_UPSTREAMS
 
 __all__ = ["REQUIREMENTS", "run_doctor"]
@@ -54,12 +55,18 @@ class Check:
 
 def _env(name: str) -> str:
     """The learner's own setting: in a kernel, what setup() replaced (replay URL, placeholder key) is undone."""
-    replaced = config._ACTIVE.get("replaced_env", {})
-    return ((replaced[name] if name in replaced else os.environ.get(name)) or "").strip()
+    return (config.learner_environ().get(name) or "").strip()
+
+
+_FOUND: dict[str, Path | None] = {}  # the .env this doctor run reads (find_env_file)
+
+
+def _settings() -> Settings:
+    return Settings.read(_FOUND.get("env") or os.devnull, environ=config.learner_environ())
 
 
 def _cassette_dir() -> Path:
-    return Path(os.environ.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR)
+    return _settings().cassette_dir
 
 
 def _local(provider: str) -> bool:
@@ -139,25 +146,34 @@ def check_kernel() -> Check:
 
 
 def find_env_file() -> Path | None:
-    """The .env a notebook's setup() reads (from the working folder up, else the repo's), loaded like setup() does."""
-    from dotenv import find_dotenv, load_dotenv
+    """The .env a notebook's setup() reads (from the working folder up, else the repo's), loaded as setup() does."""
+    return Settings.read().env_file
 
-    found = find_dotenv(usecwd=True)
-    path = Path(found) if found else REPO_ROOT / ".env"
-    if not path.exists():
-        return None
-    load_dotenv(path, override=False)
-    return path
+
+def check_env(env_file: Path | None) -> Check:
+    if env_file is None:
+        return Check("ok", ".env", "none found: fine for replay mode (copy .env.example to .env for live or record)")
+    problem = next((p for p in _settings().problems if p.setting == ".env"), None)
+    if problem:
+        return Check("fail", ".env", problem.what, problem.fix)
+    return Check("ok", ".env", f"found at {env_file}")
+
+
+def _problems(*names: str) -> list[config.LessonSetupError]:
+    return [p for p in _settings().problems if p.setting in names]
 
 
 def check_mode() -> Check:
-    mode = (_env("LESSON_MODE") or "replay").lower()
-    if mode not in MODES:
-        return Check("fail", "mode", f"LESSON_MODE={mode!r} is not a mode",
-                     "set LESSON_MODE=replay, live or record in .env, then restart the kernel")
-    models = {p: _env(f"LESSON_{p.upper()}_MODEL") or DEFAULT_MODELS[p] for p in PROVIDERS}
-    shown = f"{mode}, models {models['openai']} / {models['anthropic']}"
-    if mode == "replay" and models != DEFAULT_MODELS:
+    slips = [p for p in _settings().problems if p.what and "looks like an API key" in p.what]
+    if slips:
+        return Check("fail", "mode", "; ".join(p.what for p in slips), slips[0].fix)
+    problem = _problems("LESSON_MODE")
+    if problem:
+        return Check("fail", "mode", problem[0].what, problem[0].fix)
+    s = _settings()
+    models = {"openai": s.openai_model, "anthropic": s.anthropic_model}
+    shown = f"{s.mode}, models {models['openai']} / {models['anthropic']}"
+    if s.mode == "replay" and models != DEFAULT_MODELS:
         return Check("warn", "mode", f"{shown}: the cassettes were made with the default models, so replays will miss",
                      "remove LESSON_OPENAI_MODEL / LESSON_ANTHROPIC_MODEL from .env for replay mode")
     return Check("ok", "mode", shown)
@@ -171,24 +187,18 @@ def check_key(provider: str, needed: bool) -> Check:
         elsewhere = f"; {provider.upper()}_BASE_URL points elsewhere" if _local(provider) else ""
         return Check("ok", name, detail + elsewhere)
     if not needed:
-        later = "" if "not set" in problem else f" (for live mode: {problem})"
+        later = "" if problem.what == "is not set" else f" (for live mode: {problem})"
         return Check("ok", name, "not needed in replay mode" + later)
-    what, sep, how = problem.partition(": ")  # config's sentences say "what is wrong: what to do"
-    if not sep:
-        what, _, how = problem.partition("; ")
-    what = what.removeprefix(f"{name} ").removeprefix("is ")
-    return Check("fail", name, what, how.rstrip(".") or f"get one at {KEY_PAGES[provider]}")
+    return Check("fail", name, problem.what.removeprefix("is "), problem.fix or f"get one at {KEY_PAGES[provider]}")
 
 
 def check_settings() -> Check:
-    problems, values = [], []
-    for name, unset in (("LESSON_REPLAY_SPEED", "1 (as recorded)"), ("LESSON_BUDGET_USD", "unset (no spending cap)")):
-        try:
-            values.append(f"{name}={config._env_flag_float(name, 0.0):g}" if _env(name) else f"{name} {unset}")
-        except config.LessonSetupError as exc:
-            problems.append(str(exc).split("; ")[0])
+    problems = _problems("LESSON_REPLAY_SPEED", "LESSON_BUDGET_USD")
     if problems:
-        return Check("fail", "settings", " ".join(problems), "fix the value in .env: a number, 0 or more")
+        return Check("fail", "settings", " ".join(p.what + "." for p in problems).rstrip("."),
+                     "; ".join(p.fix for p in problems))
+    values = [f"{name}={_env(name)}" if _env(name) else f"{name} {unset}"
+              for name, unset in (("LESSON_REPLAY_SPEED", "1 (as recorded)"), ("LESSON_BUDGET_USD", "unset (no spending cap)"))]
     return Check("ok", "settings", ", ".join(values))
 
 
@@ -203,8 +213,7 @@ def check_cassettes() -> Check:
         try:
             cassette = Cassette.load(path)
         except CassetteError as exc:
-            why = str(exc).replace(f"cassette {path} ", "").split(". Restore")[0] if path.exists() else "does not exist"
-            broken.append(f"{path.name} {why}")
+            broken.append(exc.short)
             continue
         kind = str(cassette.provenance.get("kind", "of unknown provenance"))
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -242,13 +251,15 @@ def check_replay() -> Check:
     import anthropic
     import openai
 
+    from .cassette import CassetteError
     from .replay import ReplayServer
 
     fix = "restore notebooks/cassettes/01_setup.yaml with git; if it is intact, `make install` (an SDK may be broken)"
     try:
         server = ReplayServer(_cassette_dir() / "01_setup.yaml", mode="replay", speed=0).start()
     except Exception as exc:  # noqa: BLE001
-        return Check("fail", "replay", f"cannot start a replay server on 01_setup.yaml: {str(exc).split('. ')[0]}", fix)
+        why = exc.short if isinstance(exc, CassetteError) else f"{type(exc).__name__}: {exc}"
+        return Check("fail", "replay", f"cannot start a replay server on {why}", fix)
     system = "You are a helpful assistant."
     user = {"role": "user", "content": "In one sentence, what is an API key for?"}
     try:
@@ -274,7 +285,7 @@ def check_replay() -> Check:
 
 def _scrub(text: object) -> str:
     """Providers' messages can quote a masked key (sk-proj-****abcd): hide every key-like piece."""
-    from .cassette import scrub_text
+    from .redact import scrub_text
 
     text = scrub_text(" ".join(str(text).split()), tuple(_env(f"{p.upper()}_API_KEY") for p in PROVIDERS))
     return re.sub(r"sk-[\w\-*.]*|\*{3,}\w*", "[key hidden]", text)[:200]
@@ -312,7 +323,7 @@ def check_live(provider: str) -> Check:
         status = isinstance(exc, sdk.APIStatusError)
         facts = {"key": key, "page": KEY_PAGES[provider], "model": model, "P": P,
                  "said": _said(exc) if status else f"{type(exc).__name__}: {_scrub(exc.__cause__ or exc)}",
-                 "where": base_url or DEFAULT_UPSTREAMS[provider], "status": getattr(exc, "status_code", "?")}
+                 "where": scrub_url(base_url or DEFAULT_UPSTREAMS[provider]), "status": getattr(exc, "status_code", "?")}
         for kind, what, fix in LIVE_ERRORS:
             if isinstance(exc, getattr(sdk, kind)):
                 return Check("fail", name, what.format(**facts), fix.format(**facts))
@@ -335,17 +346,16 @@ def run_doctor(live: bool = False) -> int:
         except Exception as exc:  # noqa: BLE001 - a crashing check is a failing line, not a traceback
             result = Check("fail", name, f"the check crashed: {type(exc).__name__}: {_scrub(exc)}", "please report it")
         results.append(result)
-        print(f"{marks[result.status]} {result.name}: {result.detail}" + (dash + result.fix if result.fix else ""),
-              flush=True)
+        text = f"{marks[result.status]} {result.name}: {result.detail}" + (dash + result.fix if result.fix else "")
+        print(hide_keys(text), flush=True)  # no key-shaped value is ever shown, whatever a check found
 
     run("python", check_python)
     run("packages", check_packages)
     run("kernel", check_kernel)
-    env_file = find_env_file()
-    run(".env", lambda: Check("ok", ".env", f"found at {env_file}" if env_file else
-                              "none found: fine for replay mode (copy .env.example to .env for live or record)"))
+    env_file = _FOUND["env"] = find_env_file()
+    run(".env", lambda: check_env(env_file))
     run("mode", check_mode)
-    needed = live or _env("LESSON_MODE").lower() in ("live", "record")
+    needed = live or _settings().mode in ("live", "record")
     for provider in PROVIDERS:
         run(f"{provider.upper()}_API_KEY", lambda p=provider: check_key(p, needed))
     for name, check in (("settings", check_settings), ("cassettes", check_cassettes), ("tiktoken", check_tiktoken),

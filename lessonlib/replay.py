@@ -17,8 +17,10 @@ and the SDKs' own retry logic, and you can ``curl`` it. Taught in: 01_setup.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import secrets as _secrets
 import socket
 import sys
 import threading
@@ -29,21 +31,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .cassette import (
-    Cassette,
-    Interaction,
-    canonical_body,
-    describe_difference,
-    match_path,
-    response_headers,
-)
+from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body, describe_difference, match_path,
+                       response_headers)
+from .redact import hide_keys, scrub_url
 
 __all__ = ["ReplayServer", "DEFAULT_UPSTREAMS", "DEFAULT_EVENT_GAP"]
 
 DEFAULT_UPSTREAMS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 DEFAULT_EVENT_GAP = 0.015  # seconds between SSE events when a recording kept no timing
 _EVENT_SPLIT = re.compile(r"\r?\n\r?\n")
-_HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding", "keep-alive", "transfer-encoding"}
+_HOP_BY_HOP = TRANSPORT_HEADERS | {"host", "accept-encoding"}  # request headers not forwarded
+MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the largest request body accepted (vision lessons send base64 images)
+IDLE_TIMEOUT = 20.0  # seconds a connection may sit idle before the server closes it
 
 
 def sse_events(body: str) -> list[str]:
@@ -60,21 +59,14 @@ def _in_kernel() -> bool:
 class ReplayServer:
     """One loopback HTTP server answering both providers from one cassette (or recording one)."""
 
-    def __init__(
-        self,
-        cassette_path: str | os.PathLike[str],
-        *,
-        mode: str = "replay",
-        speed: float = 1.0,
-        upstreams: dict[str, str] | None = None,
-        secrets: tuple[str, ...] = (),
-        capture_path: str | os.PathLike[str] | None = None,
-        budget: Any = None,
-        provenance: dict[str, Any] | None = None,
-        usage_report: str | os.PathLike[str] | None = None,
-    ) -> None:
+    def __init__(self, cassette_path: str | os.PathLike[str], *, mode: str = "replay", speed: float = 1.0,
+                 upstreams: dict[str, str] | None = None, secrets: tuple[str, ...] = (),
+                 capture_path: str | os.PathLike[str] | None = None, budget: Any = None,
+                 provenance: dict[str, Any] | None = None, usage_report: str | os.PathLike[str] | None = None) -> None:
         if mode not in ("replay", "record", "live"):
             raise ValueError(f"ReplayServer mode must be 'replay', 'record' or 'live', not {mode!r}")
+        if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 0 <= speed <= 10):
+            raise ValueError(f"ReplayServer speed must be a number from 0 to 10, not {speed!r}")
         self.mode = mode
         self.cassette_path = Path(cassette_path)
         self.upstreams = {**DEFAULT_UPSTREAMS, **(upstreams or {})}
@@ -85,7 +77,15 @@ class ReplayServer:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0  # requests still being answered (finish() waits for them)
-        self._served: dict[tuple[str, str, str], int] = defaultdict(int)
+        self._served: dict[tuple[str, str, str], int] = defaultdict(int)  # next unplayed recording, per request
+        # Cell re-runs (see begin_cell): which recordings each notebook cell played, per request, in order.
+        self._cells: dict[str, dict[tuple[str, str, str], list[int]]] = {}
+        self._cell: str | None = None
+        self._rerun: dict[tuple[str, str, str], list[int]] = {}
+        # Record and capped-live mode forward calls with the learner's keys: only the SDKs setup() configured
+        # may use it, so their base URLs carry this secret (replay mode serves public recordings, needs none).
+        self.token = "" if mode == "replay" else _secrets.token_urlsafe(18)
+        self.notes: list[str] = []  # record mode: what the learner was told about the recording
         self.used: set[int] = set()
         self.misses: list[str] = []
         if mode == "replay" or (mode == "record" and self.cassette_path.exists()):
@@ -137,11 +137,23 @@ class ReplayServer:
 
     @property
     def openai_base_url(self) -> str:
-        return f"{self.url}/openai/v1"
+        return f"{self.url}{self._prefix}/openai/v1"
 
     @property
     def anthropic_base_url(self) -> str:
-        return f"{self.url}/anthropic"
+        return f"{self.url}{self._prefix}/anthropic"
+
+    @property
+    def _prefix(self) -> str:
+        return f"/{self.token}" if self.token else ""
+
+    def begin_cell(self, cell_id: str | None) -> None:
+        """A notebook cell starts (IPython's pre_run_cell event). When it ran before, its requests get
+        the recordings its first run got, in the same order, and the later cells' recordings stay unplayed."""
+        with self._lock:
+            self._cell = cell_id
+            seen = self._cells.setdefault(cell_id, {}) if cell_id else {}
+            self._rerun = {key: list(indexes) for key, indexes in seen.items()}
 
     def unused(self) -> list[int]:
         """Indexes of cassette interactions that no request has played yet (replay mode)."""
@@ -169,6 +181,10 @@ class ReplayServer:
 
     def route(self, path: str) -> tuple[str, str] | None:
         """Split /openai/v1/chat/completions into ('openai', '/v1/chat/completions')."""
+        if self.token:
+            if not _secrets.compare_digest(path[: len(self._prefix) + 1], self._prefix + "/"):
+                return None
+            path = path[len(self._prefix) :]
         for provider in ("openai", "anthropic"):
             prefix = f"/{provider}"
             if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
@@ -184,10 +200,16 @@ class ReplayServer:
             group = self._groups.get(key)
             if not group:
                 return None
-            n = self._served[key]
-            if self.mode != "replay" and n >= len(group):
-                return None  # authored faults used up: the rest goes to the provider
-            self._served[key] = n + 1
+            again = self._rerun.get(key)
+            if again:  # a re-run cell: the recording its first run got
+                n = again.pop(0)
+            else:
+                n = self._served[key]
+                if self.mode != "replay" and n >= len(group):
+                    return None  # authored faults used up: the rest goes to the provider
+                self._served[key] = n + 1
+                if self._cell is not None:
+                    self._cells[self._cell].setdefault(key, []).append(n)
             item = group[min(n, len(group) - 1)]
             self.used.add(item.index)
             return item
@@ -203,6 +225,11 @@ class ReplayServer:
             (count, text), closest = min(scored, key=lambda pair: pair[0][0])
             lines.append(f"The closest recording is interaction #{closest.index}; it differs in {count} place(s):")
             lines.append(text)
+        elif any(i.method == method and i.path.split("?")[0] == path.split("?")[0] for i in self.cassette.interactions):
+            queries = sorted({i.path.partition("?")[2] or "(none)" for i in self.cassette.interactions
+                              if i.path.split("?")[0] == path.split("?")[0]})
+            lines.append(f"Its recordings of {method} {path.split('?')[0]} have another query string: recorded "
+                         f"{', '.join(queries)}; sent {path.partition('?')[2] or '(none)'}.")
         elif self.cassette.interactions:
             routes = sorted({f"{i.method} {i.path}" for i in self.cassette.interactions})
             lines.append("Nothing in it was recorded for that endpoint; it holds: " + ", ".join(routes) + ".")
@@ -254,6 +281,11 @@ class ReplayServer:
             tmp.write_text(json.dumps(report), encoding="utf-8")
             os.replace(tmp, self.usage_report)
 
+    def note(self, text: str) -> None:
+        """Tell the learner something about the recording (on stderr: the running cell shows it)."""
+        self.notes.append(text)
+        print(f"lessonlib {self.mode} mode: {text}", file=sys.stderr, flush=True)
+
     def capture(self, method: str, path: str, body: bytes) -> None:
         if self.capture_path is None:
             return
@@ -282,26 +314,23 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # keep notebook outputs clean
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
     # ---- plumbing ---------------------------------------------------------------------------
 
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length else b""
+    timeout = IDLE_TIMEOUT  # StreamRequestHandler: an idle connection is closed, not kept forever
+
+    def _framing_problem(self) -> tuple[int, str] | None:
+        """Why the request's body cannot be read safely (any local process can connect), or None."""
+        server, host = self.owner, (self.headers.get("host") or "").lower()
+        if host not in (f"127.0.0.1:{server.port}", f"localhost:{server.port}"):
+            return 421, f"lessonlib replay server: Host {host[:60]!r} is not this server."
+        if self.headers.get("transfer-encoding"):
+            return 411, "lessonlib replay server: send the body with a Content-Length, not chunked."
+        length = (self.headers.get("content-length") or "0").strip()
+        if not re.fullmatch(r"\d{1,15}", length):
+            return 400, "lessonlib replay server: Content-Length must be a number of bytes."
+        if int(length) > MAX_REQUEST_BYTES:
+            return 413, f"lessonlib replay server: bodies above {MAX_REQUEST_BYTES >> 20} MB are not accepted."
+        return None
 
     def _send_simple(self, status: int, text: str, provider: str | None = None) -> None:
         # openai 3.5x puts only a JSON body's error.message into str(err) ("Error code: 404" for plain text);
@@ -315,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         self.send_header("x-should-retry", "false")  # both SDKs obey this header: fail at once
+        if self.close_connection:
+            self.send_header("connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -323,15 +354,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _handle(self) -> None:
+        """Every method: check the framing, route, then replay, forward (record, capped live) or explain a miss."""
         server = self.owner
         arrived = time.monotonic()
-        body = self._read_body()
+        problem = self._framing_problem()
+        if problem:
+            self.close_connection = True  # the next request's start cannot be found
+            self._send_simple(*problem)
+            return
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
         routed = server.route(self.path)
         if routed is None:
-            self._send_simple(
-                404,
-                f"lessonlib replay server: unknown path {self.path}. Use /openai/v1/... or /anthropic/v1/...",
-            )
+            where = "/openai/v1/... or /anthropic/v1/..." if not server.token else "the base URLs setup() set"
+            path = self.path if not server.token else "(not under this server's base URLs)"
+            self._send_simple(404, f"lessonlib replay server: unknown path {path}. Use {where}")
             return
         provider, path = routed
         server.capture(self.command, path, body)
@@ -350,11 +387,11 @@ class _Handler(BaseHTTPRequestHandler):
                         )
                         server.recording.save(server.partial_path)
             elif server.mode in ("record", "live"):
-                refusal = server.budget.refusal() if server.budget is not None else None
-                if refusal:
-                    self._send_simple(402, refusal, provider)
+                hold = server.budget.reserve(body) if server.budget is not None else None
+                if isinstance(hold, str):
+                    self._send_simple(402, hold, provider)
                 else:
-                    self._forward(provider, path, body, arrived)
+                    self._forward(provider, path, body, arrived, hold)
             else:
                 message = server.miss_message(self.command, path, body)
                 with server._lock:
@@ -376,14 +413,14 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(max(0.0, wait - (time.monotonic() - arrived)))
         status = int(resp["status"]["code"])
         headers = response_headers(item)
-        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        content_type = next((str(v) for k, v in headers if k.lower() == "content-type"), "")
         data = server.localize(item.response_body(), content_type)
         # send_response() would add the stdlib's own Server and Date beside the recorded ones
         self.send_response_only(status, resp["status"].get("message"))
         if not any(k.lower() == "date" for k, _ in headers):
             self.send_header("date", self.date_time_string())
         for name, value in headers:
-            self.send_header(name, value)
+            self.send_header(name, str(value))
         if "text/event-stream" not in content_type:
             self.send_header("content-length", str(len(data)))
             self.end_headers()
@@ -404,8 +441,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def _forward(self, provider: str, path: str, body: bytes, arrived: float) -> None:
-        """Record mode: pass the request to the upstream, stream the answer back, keep a copy."""
+    def _forward(self, provider: str, path: str, body: bytes, arrived: float, hold: Any) -> None:
+        """Record and capped-live mode: pass the request upstream, stream the answer back, meter it, keep a copy."""
         import httpx2  # the SDKs' own HTTP client; imported late so replay never needs it
 
         server = self.owner
@@ -416,77 +453,85 @@ class _Handler(BaseHTTPRequestHandler):
         secrets = server.secrets + tuple(
             v.split(" ", 1)[-1] for k, v in headers.items() if k.lower() in ("authorization", "x-api-key")
         )
+
         def keep(status: int, reason: str, out_headers: list[tuple[str, str]], data: bytes,
                  event_times: list[float] | None, first_byte: float) -> None:
             """Meter it, and (record mode) write it to the partial recording before the client sees its end."""
             if server.budget is not None:
-                server.budget.record(data)
+                settled.append(server.budget.settle(hold, body, data))
             if server.mode != "record":
                 return
             with server._lock:
-                server.recording.add(
-                    method=self.command,
-                    uri=url,
-                    request_headers=dict(headers),
-                    request_body=body,
-                    status=status,
-                    reason=reason,
-                    response_headers=out_headers,
-                    response_body=data,
-                    event_times=event_times,
-                    latency=first_byte,
-                    secrets=secrets,
+                item = server.recording.add(
+                    method=self.command, uri=url, request_headers=dict(headers), request_body=body, status=status,
+                    reason=reason, response_headers=out_headers, response_body=data, event_times=event_times,
+                    latency=first_byte, secrets=secrets,
                 )
                 server.recording.provenance.setdefault(
                     "recorded_at", datetime.now(timezone.utc).isoformat(timespec="seconds")
                 )
                 server.recording.save(server.partial_path)
+            if status >= 500:  # a replay would play this error back: say so while it can still be re-run
+                server.note(f"the provider answered {status} to {self.command} {path}; it is recorded as "
+                            f"interaction #{item.index}, so replay will play that error. Re-run the cell to "
+                            "record a good answer after it, or restart the kernel before it is saved.")
 
+        sent_headers, settled, chunks = False, [], []
         try:
             with httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client:
                 with client.stream(self.command, url, headers=headers, content=body) as upstream_resp:
                     first_byte = time.monotonic() - arrived
-                    out_headers = [
-                        (k, v)
-                        for k, v in upstream_resp.headers.multi_items()
-                        if k.lower() not in ("content-length", "content-encoding", "transfer-encoding", "connection")
-                    ]
-                    is_sse = "text/event-stream" in upstream_resp.headers.get("content-type", "")
-                    self.send_response_only(upstream_resp.status_code, upstream_resp.reason_phrase)  # upstream's Date
-                    for k, v in out_headers:
-                        self.send_header(k, v)
-                    event_times: list[float] | None = None
-                    if is_sse:
-                        self.send_header("transfer-encoding", "chunked")
-                        self.end_headers()
-                        self.wfile.flush()
-                        started, buffer, chunks, event_times = time.monotonic(), "", [], []
-                        for piece in upstream_resp.iter_text():
-                            self._write_chunk(piece.encode("utf-8"))
-                            chunks.append(piece)
-                            buffer += piece
-                            while _EVENT_SPLIT.search(buffer):
-                                head, buffer = _EVENT_SPLIT.split(buffer, maxsplit=1)
-                                if head.strip():
-                                    event_times.append(time.monotonic() - started)
-                        if buffer.strip():
-                            event_times.append(time.monotonic() - started)
-                        data = "".join(chunks).encode("utf-8")
-                        keep(upstream_resp.status_code, upstream_resp.reason_phrase, out_headers, data, event_times, first_byte)
-                        self.wfile.write(b"0\r\n\r\n")
-                        self.wfile.flush()
-                    else:
-                        data = upstream_resp.read()
-                        keep(upstream_resp.status_code, upstream_resp.reason_phrase, out_headers, data, None, first_byte)
+                    out_headers = [(k, v) for k, v in upstream_resp.headers.multi_items() if k.lower() not in TRANSPORT_HEADERS]
+                    status, reason = upstream_resp.status_code, upstream_resp.reason_phrase
+                    if "text/event-stream" not in upstream_resp.headers.get("content-type", ""):
+                        data = upstream_resp.read()  # all of it before a status line goes out
+                        keep(status, reason, out_headers, data, None, first_byte)
                         data = server.localize(data, upstream_resp.headers.get("content-type", ""))
-                        self.send_header("content-length", str(len(data)))
-                        self.end_headers()
+                        self._send_head(status, reason, out_headers, [("content-length", str(len(data)))])
                         self.wfile.write(data)
+                        return
+                    self._send_head(status, reason, out_headers, [("transfer-encoding", "chunked")])
+                    sent_headers = True
+                    started, buffer, event_times = time.monotonic(), "", []
+                    for piece in upstream_resp.iter_text():
+                        self._write_chunk(piece.encode("utf-8"))
+                        chunks.append(piece)
+                        buffer += piece
+                        while _EVENT_SPLIT.search(buffer):
+                            head, buffer = _EVENT_SPLIT.split(buffer, maxsplit=1)
+                            if head.strip():
+                                event_times.append(time.monotonic() - started)
+                    if buffer.strip():
+                        event_times.append(time.monotonic() - started)
+                    keep(status, reason, out_headers, "".join(chunks).encode("utf-8"), event_times, first_byte)
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
         except httpx2.HTTPError as exc:
-            self._send_simple(
-                502,
-                f"Record mode could not reach {url}: {exc.__class__.__name__}: {exc}. "
-                "Check your network, or LESSON_OPENAI_UPSTREAM / LESSON_ANTHROPIC_UPSTREAM in .env.",
-                provider,
-            )
-            return
+            shown = scrub_url(url, server.secrets)
+            if not sent_headers:
+                self._send_simple(502, hide_keys(
+                    f"{server.mode.capitalize()} mode could not reach {shown}: {exc.__class__.__name__}: "
+                    f"{scrub_url(str(exc), server.secrets)}. Check your network, or "
+                    "LESSON_OPENAI_UPSTREAM / LESSON_ANTHROPIC_UPSTREAM in .env."), provider)
+                return
+            # The status line is out: end the stream properly, with an error event both SDKs raise.
+            said = (f"lessonlib: the provider ({shown}) dropped the connection in the middle of this stream "
+                    f"({exc.__class__.__name__}). Nothing was recorded for this call; run the cell again.")
+            server.note(said.removeprefix("lessonlib: "))
+            error = {"type": "error", "error": {"type": "api_error", "message": said}}
+            self._write_chunk(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
+        finally:  # a call cut short (the client hung up, the upstream dropped) still frees or pays its reservation
+            if server.budget is not None and not settled:
+                server.budget.settle(hold, body, "".join(chunks).encode("utf-8"))
+
+    def _send_head(self, status: int, reason: str, headers: list[tuple[str, str]], extra: list[tuple[str, str]]) -> None:
+        self.send_response_only(status, reason)  # the upstream's own Date
+        for k, v in headers + extra:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.flush()
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle

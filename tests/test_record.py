@@ -209,19 +209,23 @@ def test_clean_exit_replaces_the_cassette(tmp_path, upstream):
 def test_spending_cap_meters_usage_and_refuses_the_call_that_would_exceed_it(tmp_path, upstream):
     from lessonlib.budget import Budget
 
-    budget = Budget(limit_usd=0.00002)  # gpt-5.4-mini: 8 in + 4 out tokens ~ $0.000024 per call
+    # gpt-5.4-mini: each call's worst case (~33 prompt tokens estimated + 5 output) is ~$0.00005; each
+    # costs $0.000024 (8 in + 4 out). The cap refuses the first call whose worst case no longer fits.
+    budget = Budget(limit_usd=0.0001)
     srv = ReplayServer(tmp_path / "unused.yaml", mode="live", budget=budget,
                        upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
     try:
         oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
-        ask = dict(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+        ask = dict(model="gpt-5.4-mini", max_completion_tokens=5, messages=[{"role": "user", "content": "hi"}])
         assert oc.chat.completions.create(**ask).choices[0].message.content == "Hi from upstream"
         assert budget.calls == 1 and budget.spent_usd == pytest.approx((8 * 0.75 + 4 * 4.50) / 1e6)
         with pytest.raises(openai.APIStatusError) as info:
-            oc.chat.completions.create(**ask)
+            for _ in range(10):
+                oc.chat.completions.create(**ask)
         assert info.value.status_code == 402 and "Spending cap reached" in str(info.value)
         assert "LESSON_BUDGET_USD" in str(info.value)
-        assert len(FakeUpstream.seen) == 1, "the refused call must not reach the provider"
+        assert len(FakeUpstream.seen) == budget.calls == 3, "the refused call must not reach the provider"
+        assert budget.spent_usd <= budget.limit_usd and budget.reserved_usd == 0
     finally:
         srv.stop()
     assert not (tmp_path / "unused.yaml").exists(), "live mode writes no cassette"

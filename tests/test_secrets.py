@@ -3,7 +3,8 @@
 Scanned: every cassette (notebooks/cassettes/), every spec it is rendered from (tools/specs/), every
 notebook (outputs and sources), .env.example, the solutions, and the vendored real recordings
 (tests/wire/real/). Looked for: API-key shapes (sk-..., sk-ant-...), bearer tokens, OpenAI
-organisation and project ids, and the headers that carry credentials or identify an account
+organisation and project ids, URLs with a user:password part, and the headers that carry credentials or
+identify an account
 (authorization, x-api-key, cookie, set-cookie, openai-organization, openai-project,
 anthropic-organization-id), which record mode scrubs (lessonlib.cassette.SCRUBBED_HEADERS).
 """
@@ -29,6 +30,7 @@ SECRET = re.compile(
     r"|\bBearer\s+[A-Za-z0-9._~+/\-]{12,}=*"
     r"|\borg-[A-Za-z0-9]{20,}"  # OpenAI organisation id
     r"|\bproj_[A-Za-z0-9]{20,}"  # OpenAI project id
+    r"|\b[a-z][a-z0-9+.\-]*://[^\s/@:'\"]+:[^\s/@'\"]+@"  # a URL with user:password (record mode scrubs it)
 )
 PLACEHOLDER = re.compile(r"^(?:Bearer\s+)?(?:REDACTED|FILTERED|test_\w+|[A-Z0-9\-]*XXX[A-Z0-9\-]*)$")
 _NAMES = "|".join(re.escape(h) for h in sorted(CREDENTIAL_HEADERS))
@@ -109,6 +111,7 @@ def test_notebook_outputs_show_no_credential_headers(path):
     "x-api-key: sk-ant-api03-" + "Zz9Yy8Xx7Ww6" * 3,
     '"authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.abcdefghijkl"',
     "openai-organization: org-" + "a1B2c3D4e5F6g7H8i9J0k1L2",
+    "uri: https://ada:hunter2@proxy.example/v1/chat/completions",
 ])
 def test_the_scan_finds_secrets(text):
     assert secrets_in(text)
@@ -116,7 +119,8 @@ def test_the_scan_finds_secrets(text):
 
 @pytest.mark.parametrize("text", [
     "OPENAI_API_KEY=sk-...", "ANTHROPIC_API_KEY=sk-ant-...", "Bearer REDACTED", "Bearer test_openai_api_key",
-    "organization org-REDACTED", "OPENAI_API_KEY = replay-mode-no-key-needed",
+    "organization org-REDACTED", "OPENAI_API_KEY = replay-mode-no-key-needed", "http://127.0.0.1:8080/v1",
+    "uri: https://api.openai.com/v1/chat/completions?api_key=REDACTED",
 ])
 def test_the_scan_leaves_placeholders_alone(text):
     assert not secrets_in(text)

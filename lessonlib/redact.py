@@ -1,0 +1,51 @@
+"""Never show a key: find key-shaped text and show its shape instead (``sk-proj-…(52 chars)``).
+
+Used for every message lessonlib prints and for everything record mode writes to disk.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["KEY_LIKE", "key_shape", "hide_keys", "scrub_text", "scrub_url"]
+
+# Anything shaped like a provider key, also when glued to other text (LESSON_MODE=livesk-proj-...).
+KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}")
+_PREFIX = re.compile(r"sk-(?:ant-(?:api\d\d-|admin\d\d-)?|proj-|svcacct-|admin-)?")
+_SECRET_PARAM = re.compile(r"key|token|secret|auth|sig|pass|cred", re.I)
+PLACEHOLDERS = ("replay-mode-no-key-needed",)
+
+
+def key_shape(value: str | None) -> str:
+    """How a key may be shown: its prefix and its length, never its secret part."""
+    if not value:
+        return "(not set)"
+    if value in PLACEHOLDERS:
+        return value
+    prefix = _PREFIX.match(value)
+    return f"{prefix.group(0) if prefix else ''}…({len(value)} chars)"
+
+
+def hide_keys(text: str) -> str:
+    """``text`` with every key-shaped piece replaced by its shape."""
+    return KEY_LIKE.sub(lambda m: key_shape(m.group(0)), text)
+
+
+def scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Replace every known secret and anything shaped like an API key with ``REDACTED`` (for files)."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "REDACTED")
+    return KEY_LIKE.sub("REDACTED", text)
+
+
+def scrub_url(url: str, secrets: tuple[str, ...] = ()) -> str:
+    """A URL without its ``user:password@`` and with secret-looking query values replaced by ``REDACTED``."""
+    parts = urlsplit(url)
+    query = "&".join(
+        f"{k}=REDACTED" if v and _SECRET_PARAM.search(k) else f"{k}{sep}{v}"
+        for k, sep, v in (p.partition("=") for p in parts.query.split("&") if p)
+    )
+    url = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, query, parts.fragment))
+    return scrub_text(url, secrets)

@@ -1,0 +1,677 @@
+"""Regression tests for the defects of issue 12, one section per defect (numbered as in the issue)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+import yaml
+
+import lessonlib
+from lessonlib import doctor, replay
+from lessonlib.budget import Budget
+from lessonlib.cassette import Cassette, CassetteError
+from lessonlib.config import LessonSetupError, _stop_active
+from lessonlib.replay import ReplayServer
+
+ROOT = Path(__file__).resolve().parent.parent
+OPENAI_KEY = "sk-proj-Qx7Vb2Lm9Tz4Wk1Np8Rs5Yh3Jd6Fc0GeAb12Cd34"
+ANTHROPIC_KEY = "sk-ant-api03-Hu4Zr8Xe2Mv6Bq1Lt9Ws3Kn7Dp5Ya0CjEf56"
+ASK = [{"role": "user", "content": "hi"}]
+
+
+def assert_no_key(text: str) -> None:
+    for key in (OPENAI_KEY, ANTHROPIC_KEY):
+        secret = key.split("-")[-1]
+        leaked = [secret[i : i + 6] for i in range(len(secret) - 5) if secret[i : i + 6] in text]
+        assert not leaked, f"part of a key is shown: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "LESSON_REPLAY_SPEED", "LESSON_BUDGET_USD",
+                "LESSON_OPENAI_UPSTREAM", "LESSON_ANTHROPIC_UPSTREAM", "LESSON_USAGE_DIR", "OPENAI_BASE_URL",
+                "ANTHROPIC_BASE_URL", "LESSON_OPENAI_MODEL", "LESSON_ANTHROPIC_MODEL", "LESSON_CASSETTE_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LESSON_MODE", "replay")
+    monkeypatch.chdir(tmp_path)
+    yield
+    _stop_active()
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """A fake provider. ``reply(handler, body)`` answers; ``seen`` keeps every request."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[dict] = []
+    reply = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        Upstream.seen.append({"path": self.path, "body": body})
+        type(self).reply(self, body)
+
+    def send_json(self, data: dict, status: int = 200) -> None:
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def send_sse(self, events: list[dict], *, names: bool = False, drop_after: int | None = None) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for n, event in enumerate(events):
+            if drop_after is not None and n == drop_after:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            head = f"event: {event['type']}\n" if names else ""
+            chunk = f"{head}data: {json.dumps(event)}\n\n".encode()
+            self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.flush()
+        if not names:
+            self.wfile.write(b"6\r\ndata: \r\n")  # keep it simple: "[DONE]" below
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def chat(model: str = "gpt-5.4-mini", out: int = 4, text: str = "Hi from upstream") -> dict:
+    return {"id": "chatcmpl-UP", "object": "chat.completion", "created": 1, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": out, "total_tokens": 8 + out}}
+
+
+def chunk(text: str | None, finish: str | None = None) -> dict:
+    delta = {"content": text} if text is not None else {}
+    return {"id": "chatcmpl-UP", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5.4-mini",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+@pytest.fixture()
+def upstream():
+    Upstream.seen, Upstream.reply = [], staticmethod(lambda h, body: h.send_json(chat()))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def live(tmp_path: Path, upstream: str, budget: Budget | None = None, mode: str = "live") -> ReplayServer:
+    return ReplayServer(tmp_path / "c.yaml", mode=mode, budget=budget, secrets=(OPENAI_KEY, ANTHROPIC_KEY),
+                        upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
+
+
+def write_cassette(path: Path, interactions: list) -> Path:
+    path.write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": interactions}))
+    return path
+
+
+def interaction(content: str = "hi", **response) -> dict:
+    body = json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": content}]})
+    resp = {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"]},
+            "body": {"string": json.dumps(chat(text=f"answer to {content}"))}}
+    resp.update(response)
+    return {"request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": body},
+            "response": resp}
+
+
+# ---- 1. the spending cap holds under concurrency ----------------------------------------------------
+
+
+def test_1_cap_holds_under_concurrent_calls(tmp_path, upstream):
+    def spend_everything(h, body):  # every call uses all the output tokens it allowed
+        time.sleep(0.3)
+        h.send_json(chat(out=body["max_completion_tokens"]))
+
+    Upstream.reply = staticmethod(spend_everything)
+    budget = Budget(limit_usd=0.10)
+    srv = live(tmp_path, upstream, budget)
+    one_call = 10_000 * 4.50 / 1e6  # $0.045
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+
+        def call(_):
+            try:
+                client.chat.completions.create(model="gpt-5.4-mini", max_completion_tokens=10_000, messages=ASK)
+                return "sent"
+            except openai.APIStatusError as exc:
+                assert exc.status_code == 402 and "Spending cap reached" in exc.message
+                return "refused"
+
+        with ThreadPoolExecutor(20) as pool:
+            results = list(pool.map(call, range(20)))
+    finally:
+        srv.stop()
+    assert len(Upstream.seen) == results.count("sent") <= 2
+    assert budget.spent_usd <= budget.limit_usd + one_call and budget.reserved_usd == 0
+
+
+def test_1_stream_without_usage_is_estimated(tmp_path, upstream):
+    words = ["Hello", " there,", " this", " stream", " reports", " no", " usage", " at all."]
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse([chunk(w) for w in words] + [chunk(None, "stop")]))
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        stream = client.chat.completions.create(model="gpt-5.4-mini", messages=ASK, stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "".join(words)
+    finally:
+        srv.stop()
+    assert budget.spent_usd > 0 and budget.estimated == 1
+    assert "estimated" in budget.summary()
+
+
+def test_1_responses_api_stream_is_metered(tmp_path, upstream):
+    usage = {"input_tokens": 12, "output_tokens": 30, "total_tokens": 42}
+    events = [
+        {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5.4-mini", "status": "in_progress"}},
+        {"type": "response.output_text.delta", "delta": "Hi"},
+        {"type": "response.completed", "response": {"id": "resp_1", "model": "gpt-5.4-mini", "status": "completed",
+                                                    "usage": usage}},
+    ]
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse(events, names=True))
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        import httpx2
+
+        with httpx2.stream("POST", srv.openai_base_url + "/responses", headers={"host": f"127.0.0.1:{srv.port}"},
+                           json={"model": "gpt-5.4-mini", "input": "hi", "stream": True}) as r:
+            r.read()
+    finally:
+        srv.stop()
+    assert budget.spent_usd == pytest.approx((12 * 0.75 + 30 * 4.50) / 1e6) and budget.estimated == 0
+
+
+def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream):
+    def slow(h, body):
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+        try:
+            for n in range(15):
+                data = f"data: {json.dumps(chunk(f' w{n}'))}\n\n".encode()
+                h.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                h.wfile.flush()
+                time.sleep(0.1)
+            h.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
+
+    Upstream.reply = staticmethod(slow)
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        import httpx2
+
+        with httpx2.stream("POST", srv.openai_base_url + "/chat/completions",
+                           json={"model": "gpt-5.4-mini", "messages": ASK, "stream": True}) as r:
+            next(r.iter_raw())  # read a little, then hang up
+        assert budget.reserved_usd > 0  # still streaming
+        deadline = time.monotonic() + 5
+        while budget.reserved_usd and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        srv.stop()
+    assert budget.reserved_usd == 0 and budget.spent_usd > 0  # what streamed before the hang-up is estimated
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "lots", "1e9"])
+def test_1_bad_budget_says_it_is_about_the_budget(monkeypatch, value):
+    monkeypatch.setenv("LESSON_MODE", "live")
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("LESSON_BUDGET_USD", value)
+    with pytest.raises(LessonSetupError) as info:
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    message = str(info.value)
+    assert message.startswith("LESSON_BUDGET_USD") and "US dollars" in message and "as recorded" not in message
+
+
+# ---- 2. secrets in URLs reach neither cassettes nor screens ---------------------------------------------
+
+
+def test_2_upstream_userinfo_and_key_params_stay_out_of_the_cassette(monkeypatch, tmp_path, upstream):
+    secret_url = upstream.replace("http://", "http://ada:hunter2pass@") + "/v1?api_key=qwertyuiop123"
+    monkeypatch.setenv("LESSON_MODE", "record")
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("LESSON_OPENAI_UPSTREAM", secret_url)
+    course = lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+    # the SDK appends the path to the base URL; the upstream's query goes with the forwarded URL
+    course.server.upstreams["openai"] = secret_url.split("?")[0]
+    openai.OpenAI().chat.completions.create(model="gpt-5.4-mini", messages=ASK)
+    course.server.recording.interactions[0].raw["request"]["uri"] += "?api_key=qwertyuiop123"  # as if kept
+    _stop_active()
+    text = (tmp_path / "nb.yaml").read_text()
+    assert "hunter2pass" not in text and "ada:" not in text
+    from lessonlib.redact import scrub_url
+
+    assert scrub_url(secret_url) == upstream + "/v1?api_key=REDACTED"
+
+
+def test_2_doctor_hides_userinfo_of_base_urls(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "find_env_file", lambda: None)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://ada:hunter2pass@127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    doctor.run_doctor(live=True)
+    out = capsys.readouterr().out
+    assert "cannot reach" in out and "hunter2pass" not in out and "ada:" not in out
+
+
+# ---- 3. a key pasted onto another setting's line is never echoed --------------------------------------------
+
+
+@pytest.mark.parametrize("name, value", [
+    ("LESSON_MODE", "live" + OPENAI_KEY),
+    ("LESSON_REPLAY_SPEED", "1" + OPENAI_KEY),
+    ("LESSON_OPENAI_MODEL", OPENAI_KEY),
+    ("LESSON_ANTHROPIC_MODEL", "claude-sonnet-5-5 " + ANTHROPIC_KEY),
+])
+def test_3_setup_shows_the_shape_and_the_line(tmp_path, name, value):
+    env = tmp_path / ".env"
+    env.write_text(f"# my settings\n{name}={value}\n")
+    os.environ.pop(name, None)
+    try:
+        with pytest.raises(LessonSetupError) as info:
+            lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    finally:
+        os.environ.pop(name, None)
+    message = str(info.value)
+    assert_no_key(message)
+    assert f"{name} (line 2 of {env})" in message and "…(" in message and "chars)" in message
+
+
+def test_3_doctor_fails_on_a_key_in_a_model_id(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "find_env_file", lambda: None)
+    monkeypatch.setenv("LESSON_OPENAI_MODEL", OPENAI_KEY)
+    code = doctor.run_doctor()
+    out = capsys.readouterr().out
+    assert_no_key(out)
+    assert code == 1 and "all good" not in out
+    assert "✘ mode: LESSON_OPENAI_MODEL (the environment) holds what looks like an API key, sk-proj-…(" in out
+
+
+# ---- 4. notebook 01 prints no key in any mode ----------------------------------------------------------------
+
+
+def test_4_notebook_01_in_record_mode_prints_no_key(tmp_path, upstream):
+    import nbformat
+    from nbclient import NotebookClient
+
+    messages = {"id": "msg_01UP", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
+                "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": 9, "output_tokens": 2}}
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(chat() if h.path.endswith("completions") else messages))
+    nb = nbformat.read(ROOT / "notebooks" / "01_setup.ipynb", as_version=4)
+    env = {"LESSON_MODE": "record", "LESSON_CASSETTE_DIR": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY,
+           "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1",
+           "LESSON_ANTHROPIC_UPSTREAM": upstream, "LESSON_SOCKET_GUARD": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"])
+    assert len(Upstream.seen) >= 2  # the notebook's calls really went through record mode
+    assert_no_key(outputs)
+
+
+# ---- 5. record mode: the upstream drops mid-stream ------------------------------------------------------------
+
+
+def test_5_a_dropped_stream_ends_cleanly_and_is_not_recorded(tmp_path, upstream, capfd):
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse([chunk(w) for w in ["a", "b", "c", "d"]], drop_after=2))
+    srv = live(tmp_path, upstream, mode="record")
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        stream = client.chat.completions.create(model="gpt-5.4-mini", messages=ASK, stream=True)
+        with pytest.raises(openai.APIError) as info:
+            for _ in stream:
+                pass
+    finally:
+        srv.stop()
+    assert "dropped the connection" in str(info.value) and "Nothing was recorded" in str(info.value)
+    assert not isinstance(info.value, openai.APIConnectionError)
+    assert srv.recording.interactions == [] and srv.finish() is None
+    assert "dropped the connection" in capfd.readouterr().err
+
+
+# ---- 6. the replay speed is a finite factor in a sane range ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e9", "-1", "fast"])
+def test_6_bad_replay_speed_is_refused(monkeypatch, value):
+    monkeypatch.setenv("LESSON_REPLAY_SPEED", value)
+    with pytest.raises(LessonSetupError) as info:
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    assert str(info.value).startswith("LESSON_REPLAY_SPEED") and "twice as slow" in str(info.value)
+
+
+def test_6_server_refuses_a_non_finite_speed(tmp_path):
+    for speed in (math.nan, math.inf, 1e9):
+        with pytest.raises(ValueError):
+            ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=speed)
+
+
+# ---- 7. bad cassette fields fail at load, naming file, interaction and field ---------------------------------
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda i: i["response"].update(latency="slow"), "response.latency"),
+    (lambda i: i["response"].update(headers=["content-type: application/json"]), "response.headers"),
+    (lambda i: i["response"]["body"].update(string=b"\x00\xff\xfe not gzip"), "response.body.string"),
+    (lambda i: i["response"].update(event_times=["soon"]), "response.event_times"),
+    (lambda i: i["response"].update(headers={"content-type": ["text/event-stream"]},
+                                    body={"string": b"data: \xff\xfe\n\n"}), "response.body.string"),
+    (lambda i: i["response"].update(body=["a", "list"]), "response.body"),
+    (lambda i: i.update(response="200 OK"), "response"),
+    (lambda i: i["response"]["status"].update(code="200"), "response.status.code"),
+    (lambda i: i["response"].update(headers={"x-evil": ["a\r\nset-cookie: x=1"]}), "response.headers.x-evil"),
+])
+def test_7_bad_fields_fail_at_load(tmp_path, change, field):
+    items = [interaction("first"), interaction("second")]
+    change(items[1])
+    path = write_cassette(tmp_path / "bad.yaml", items)
+    with pytest.raises(CassetteError) as info:
+        Cassette.load(path)
+    message = str(info.value)
+    assert "bad.yaml" in message and "interaction #1 " in message and field in message
+    assert info.value.index == 1 and info.value.field == field
+
+
+def test_7_null_interaction_directory_and_non_utf8_file(tmp_path):
+    with pytest.raises(CassetteError, match=r"null\.yaml interaction #0 is not a mapping"):
+        Cassette.load(write_cassette(tmp_path / "null.yaml", [None]))
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(CassetteError, match="dir.yaml cannot be read"):
+        Cassette.load(tmp_path / "dir.yaml")
+    (tmp_path / "latin.yaml").write_bytes("interactions: []\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CassetteError, match="latin.yaml is not UTF-8"):
+        Cassette.load(tmp_path / "latin.yaml")
+
+
+def test_7_gzip_bodies_are_capped_and_libyaml_is_used(tmp_path):
+    bomb = gzip.compress(b"\0" * (65 * 1024 * 1024))
+    item = interaction()
+    item["response"]["body"]["string"] = bomb
+    with pytest.raises(CassetteError, match="decompresses to more than 64 MB"):
+        Cassette.load(write_cassette(tmp_path / "bomb.yaml", [item]))
+    from lessonlib import cassette
+
+    assert cassette._Loader is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def test_7_setup_names_the_cassette(monkeypatch, tmp_path):
+    item = interaction()
+    item["response"]["status"]["code"] = "two hundred"
+    write_cassette(tmp_path / "nb.yaml", [item])
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    with pytest.raises(LessonSetupError, match=r"nb\.yaml interaction #0 has response\.status\.code 'two hundred'"):
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+
+
+# ---- 8. a .env that is not UTF-8 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_8_non_utf8_env_gets_one_sentence(monkeypatch, tmp_path, capsys, encoding):
+    env = tmp_path / ".env"
+    env.write_bytes("# Zoë's settings\nLESSON_MODE=replay\n".encode(encoding))
+    with pytest.raises(LessonSetupError) as info:
+        lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    assert "is not UTF-8 text" in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.setattr(doctor, "find_env_file", lambda: env)
+    doctor._FOUND.clear()
+    code = doctor.run_doctor()
+    out = capsys.readouterr().out
+    assert code == 1 and f"✘ .env: {env} is not UTF-8 text" in out and "crashed" not in out
+
+
+# ---- 9. bad framing from other local processes -------------------------------------------------------------
+
+
+def raw_request(srv: ReplayServer, head: str, body: bytes = b"") -> bytes:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+        sock.sendall(head.encode() + b"\r\n\r\n" + body)
+        sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk_ := sock.recv(65536):
+            out += chunk_
+    return out
+
+
+@pytest.mark.parametrize("length, status", [("abc", 400), ("1e15", 400), ("-1", 400), ("1000000000000", 413)])
+def test_9_bad_content_length_is_answered_not_raised(tmp_path, capfd, length, status):
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        t0 = time.perf_counter()
+        out = raw_request(srv, f"POST /openai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                               f"Content-Length: {length}")
+        assert time.perf_counter() - t0 < 3
+    finally:
+        srv.stop()
+    assert out.startswith(f"HTTP/1.1 {status} ".encode())
+    assert capfd.readouterr().err == ""
+
+
+def test_9_chunked_requests_are_refused_and_not_parsed_as_the_next_request(tmp_path):
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        smuggled = f"GET /openai/v1/models HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n"
+        out = raw_request(srv, f"POST /openai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                               "Transfer-Encoding: chunked", f"{len(smuggled):X}\r\n{smuggled}\r\n0\r\n\r\n".encode())
+    finally:
+        srv.stop()
+    assert out.startswith(b"HTTP/1.1 411 ") and out.count(b"HTTP/1.1") == 1
+
+
+def test_9_idle_connections_are_closed(tmp_path, monkeypatch):
+    assert 0 < replay._Handler.timeout <= 60  # the server's own idle timeout; shortened below for the test
+    monkeypatch.setattr(replay._Handler, "timeout", 0.5)
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+            t0 = time.perf_counter()
+            assert sock.recv(10) == b""  # the server hung up
+            assert time.perf_counter() - t0 < 3
+    finally:
+        srv.stop()
+
+
+# ---- 10. record mode answers only the SDKs setup() configured --------------------------------------------------
+
+
+def test_10_record_mode_needs_the_servers_secret_and_its_host(tmp_path, upstream):
+    import httpx2
+
+    srv = live(tmp_path, upstream, mode="record")
+    try:
+        assert srv.token and srv.token in srv.openai_base_url and srv.token in srv.anthropic_base_url
+        ask = {"model": "gpt-5.4-mini", "messages": ASK}
+        assert httpx2.post(f"{srv.url}/openai/v1/chat/completions", json=ask).status_code == 404
+        assert httpx2.post(f"{srv.url}/wrong-token/openai/v1/chat/completions", json=ask).status_code == 404
+        evil = httpx2.post(srv.openai_base_url + "/chat/completions", json=ask, headers={"host": "evil.example:80"})
+        assert evil.status_code == 421
+        assert Upstream.seen == [] and srv.recording.interactions == []
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY)
+        assert client.chat.completions.create(model="gpt-5.4-mini", messages=ASK).choices[0].message.content
+        assert len(srv.recording.interactions) == 1
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "..", "a/b", ""])
+def test_10_setup_refuses_names_outside_the_cassette_folder(monkeypatch, tmp_path, name):
+    monkeypatch.setenv("LESSON_MODE", "record")
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    with pytest.raises(LessonSetupError, match="outside notebooks/cassettes/"):
+        lessonlib.setup(name, env_file="/nonexistent/.env", quiet=True)
+
+
+# ---- 11. messages that say what is wrong --------------------------------------------------------------------
+
+
+def test_11_missing_fields_are_named_not_python_errors(tmp_path):
+    for item, said in (({"request": {"uri": "/x"}, "response": {}}, "is missing request.method"),
+                       ({"request": None, "response": {"status": {"code": 200}}}, "is missing request"),
+                       ({"request": {"method": "POST", "uri": "/x"}, "response": {"status": None}},
+                        "is missing response.status")):
+        with pytest.raises(CassetteError) as info:
+            Cassette.load(write_cassette(tmp_path / "c.yaml", [item]))
+        assert said in str(info.value) and "NoneType" not in str(info.value)
+
+
+def test_11_a_miss_on_the_query_string_says_so(tmp_path):
+    item = interaction()
+    item["request"]["uri"] += "?limit=5"
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [item]), speed=0).start()
+    try:
+        import httpx2
+
+        r = httpx2.post(srv.openai_base_url + "/chat/completions?limit=50", content=item["request"]["body"])
+    finally:
+        srv.stop()
+    assert r.status_code == 404 and "another query string: recorded limit=5; sent limit=50" in r.text
+    assert "Nothing in it was recorded for that endpoint" not in r.text
+
+
+def test_11_an_upstream_error_is_recorded_out_loud(tmp_path, upstream, capfd):
+    Upstream.reply = staticmethod(lambda h, body: h.send_json({"error": {"message": "boom", "type": "server_error"}}, 500))
+    srv = live(tmp_path, upstream, mode="record")
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="gpt-5.4-mini", messages=ASK)
+    finally:
+        srv.stop()
+    err = capfd.readouterr().err
+    assert "the provider answered 500 to POST /v1/chat/completions; it is recorded as interaction #0" in err
+
+
+# ---- 12. a re-run cell replays its own answers ---------------------------------------------------------------
+
+
+def test_12_a_re_run_cell_gets_its_first_answers_and_later_cells_keep_theirs(tmp_path):
+    path = write_cassette(tmp_path / "c.yaml", [interaction("same", body={"string": json.dumps(chat(text=t))})
+                                                for t in ("first", "second", "third")])
+    srv = ReplayServer(path, speed=0).start()
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key="replay", max_retries=0)
+
+        def ask() -> str:
+            return client.chat.completions.create(model="gpt-5.4-mini",
+                                                  messages=[{"role": "user", "content": "same"}]).choices[0].message.content
+
+        srv.begin_cell("cell-a")
+        assert [ask(), ask()] == ["first", "second"]
+        srv.begin_cell("cell-a")  # re-run
+        assert [ask(), ask()] == ["first", "second"]
+        srv.begin_cell("cell-b")
+        assert ask() == "third"
+        srv.begin_cell("cell-a")
+        assert [ask(), ask()] == ["first", "second"]
+        srv.begin_cell("cell-b")
+        assert ask() == "third"
+    finally:
+        srv.stop()
+
+
+def run_each_cell_twice(name: str) -> list[tuple[int, str, str]]:
+    """Run notebook ``name`` with nbclient, each code cell twice in a row (with its cell id, as JupyterLab
+    sends it); return (cell index, first outputs, second outputs) for every cell whose outputs differ."""
+    import re
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    timing = re.compile(r"\b\d+(\.\d+)?\s?(s|ms|seconds)\b|\b\d+(\.\d+)?\s?×|0x[0-9a-f]{6,16}|127\.0\.0\.1:\d+")
+
+    def shown(cell) -> str:
+        """Outputs without what differs between two runs anyway: timings, ports, addresses; the order in which
+        two concurrent streams interleave (04); and the second log handler a re-run of 09's set-up cell adds."""
+        outs = [o.get("text") or o.get("evalue") or json.dumps(o.get("data", {}).get("text/plain", "")) for o in cell.outputs]
+        text = re.sub(r"attempt \d+", "attempt N", re.sub(r"[OA]{20,}", "OA…", timing.sub("…", "".join(outs))))
+        lines = text.splitlines()
+        return "\n".join(line for n, line in enumerate(lines) if n == 0 or line != lines[n - 1])
+
+    differ = []
+    with client.setup_kernel():
+        send, current = client.kc.session.msg, [None]
+
+        def msg(msg_type, content=None, *args, **kwargs):
+            out = send(msg_type, content, *args, **kwargs)
+            if msg_type == "execute_request":
+                out["metadata"]["cellId"] = current[0]
+            return out
+
+        client.kc.session.msg = msg
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            current[0] = cell.get("id")
+            client.execute_cell(cell, index)
+            first = shown(cell)
+            client.execute_cell(cell, index)
+            if shown(cell) != first:
+                differ.append((index, first[:300], shown(cell)[:300]))
+    return differ
+
+
+@pytest.mark.parametrize("name", ["02_openai_chat", "04_streaming", "09_error_handling"])
+def test_12_each_cell_run_twice_in_a_row_shows_its_lesson_again(name):
+    assert run_each_cell_twice(name) == []
+
+
+@pytest.mark.xfail(reason="needs the notebook change (07's chat() appends the user turn before the call)", strict=False)
+def test_12_a_failed_chat_turn_leaves_07s_history_usable():
+    """Re-running 07's first chat() cell is a replay miss (its request now carries the history); the cells
+    after it must still get their recorded answers: chat() appends the turn only once the answer arrived."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "07_multi_turn.ipynb", as_version=4)
+    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and 'chat("What is a decorator?")' in c.source)
+    later = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith("print(chat(")][1:]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells[: max(later) + 1]):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+                if index == first:
+                    client.execute_cell(cell, index)
+    shown = ["".join(o.get("text") or o.get("evalue") or "" for o in nb.cells[i].outputs) for i in later]
+    assert later and not any("Replay miss" in text for text in shown), shown
