@@ -1,6 +1,7 @@
 # The two commands of the README, each doing its own set-up on a fresh machine.
 #   make lab     open the course in JupyterLab (replay mode: no key, no network)
 #   make test    run every notebook (nbval) and every unit test
+#   make lint    ruff over lessonlib, tests, tools and the notebooks (.ci/run runs it before make test)
 # and, for maintainers:
 #   make record  re-record every cassette from the real APIs (keys in .env), then re-run the notebooks
 #   make cassettes   re-render the authored cassettes from tools/specs/
@@ -26,7 +27,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	  $(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -e .
 	touch $@
 
-.PHONY: install lab test record cassettes bench doctor lock canary site
+.PHONY: install lab test lint record cassettes bench doctor lock canary site
 install: $(BIN)/.installed
 
 lab: $(BIN)/.installed
@@ -34,6 +35,9 @@ lab: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
 
 record: $(BIN)/.installed
 	LESSON_MODE=record $(BIN)/python tools/record_all.py $(NOTEBOOKS)

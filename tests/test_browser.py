@@ -5,11 +5,12 @@ JupyterLab, clears its outputs (Edit > Clear Outputs of All Cells), runs it from
 every code cell to get an execution count, and then reads the page: no cell shows an error (or any
 stderr) unless it is tagged ``raises-exception`` — and those must show one —, and every cell that has
 a stored output shows one. In 04_streaming, the streaming cells' output is sampled while they run and
-must be seen growing (streams are paced as recorded: LESSON_REPLAY_SPEED=1).
+must be seen growing. The run is instant (LESSON_REPLAY_SPEED=0) except where a lesson is about time:
+04 and 10 are marked `pacing: required` in their cassettes, so their streams and waits keep recorded pace.
 
 JupyterLab serves a temporary copy of notebooks/ (outside the repo, so nbval never collects it, and
 nothing is saved over the stored outputs; autosave is off as well). Two notebooks run at a time, each
-in its own Chromium: about 4 minutes for all ten on 2 cores. Needs Debian's ``chromium`` and
+in its own Chromium. Needs Debian's ``chromium`` and
 ``chromium-driver`` (.ci/run installs them) and selenium (requirements.txt); skips without them.
 """
 
@@ -85,7 +86,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab serving a copy of notebooks/ on 127.0.0.1, replay mode, streams paced as recorded."""
+    """JupyterLab serving a copy of notebooks/ on 127.0.0.1, replay mode, instant but for `pacing: required`."""
     base = tmp_path_factory.mktemp("browser")
     course = base / "course"  # 01_setup reads ../.env.example from the notebooks folder
     shutil.copytree(ROOT / "notebooks", course / "notebooks",
@@ -100,7 +101,7 @@ def lab(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in (
         "LESSON_USAGE_DIR", "MPLBACKEND", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN",
         "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "LESSON_OPENAI_MODEL", "LESSON_ANTHROPIC_MODEL")}
-    env.update(LESSON_MODE="replay", LESSON_REPLAY_SPEED="1",
+    env.update(LESSON_MODE="replay", LESSON_REPLAY_SPEED="0",
                LESSON_CASSETTE_DIR=str(course / "notebooks" / "cassettes"),
                LESSON_SOCKET_GUARD="1", JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_DATA_DIR=str(base / "data"),
                JUPYTER_RUNTIME_DIR=str(base / "runtime"), PYTHONUNBUFFERED="1")

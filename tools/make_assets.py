@@ -15,7 +15,6 @@ change the pictures (and then the cassette's request bodies change too: re-rende
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
