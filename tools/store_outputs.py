@@ -7,7 +7,9 @@ Use it after a change to a notebook, a cassette, lessonlib or an SDK pin. It run
 the tests do (replay mode, instant pacing except cassettes marked `pacing: required`, no model or
 base-URL overrides from your shell or .env), stops at the first cell that raises unless the cell is
 tagged raises-exception, and writes the notebook only when every cell ran. Per-cell execution timestamps
-are dropped so that a re-run changes only what the cells print.
+are dropped so that a re-run changes only what the cells print, and consecutive pieces of one stream are
+stored as one output (a cell that prints, sleeps and prints again would otherwise store two, which renders
+as two blocks on GitHub; nbval compares streams merged anyway).
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ def store(path: Path) -> None:
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
+        merged = []
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if last is not None and out.output_type == last.output_type == "stream" and out.name == last.name:
+                last.text += out.text
+            else:
+                merged.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = merged
     nbformat.write(nb, path)
 
 
