@@ -14,6 +14,7 @@ Taught in: 07_multi_turn (counting and trimming), 08_vision (image tokens).
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import math
@@ -29,6 +30,7 @@ __all__ = [
     "count_message",
     "count_messages",
     "image_tokens",
+    "recorded_bills",
     "tool_definitions_text",
     "trim_messages",
 ]
@@ -37,6 +39,7 @@ ANTHROPIC_MAX_IMAGE_TOKENS = 1600  # Anthropic's vision guide: larger images are
 MESSAGE_OVERHEAD = 3  # tokens OpenAI's chat format adds around every message
 REPLY_PRIMING = 3  # tokens that prime the assistant's reply
 _CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
+WIRE = Path(__file__).resolve().parent.parent / "tests" / "wire" / "real"  # real traffic, see its SOURCES.md
 
 
 @lru_cache(maxsize=4)
@@ -193,6 +196,11 @@ def clear_count_cache() -> None:
     _COUNTS.clear()
 
 
+@lru_cache(maxsize=64)
+def _role_tokens(role: str, model: str | None) -> int:
+    return count_text(role, model)
+
+
 def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
     role = msg.get("role")
     content = msg.get("content")
@@ -201,7 +209,7 @@ def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
     if content or not calls:  # an assistant turn that only calls tools is read as the calls alone
         total += MESSAGE_OVERHEAD
         if role != "tool":  # a tool result's header (functions.NAME) is charged to its call, below
-            total += count_text(role, model)
+            total += _role_tokens(role, model) if type(role) is str else count_text(str(role or ""), model)
         if isinstance(content, str):
             total += count_text(content, model)
         elif isinstance(content, Iterable) and content is not None:
@@ -403,3 +411,40 @@ def trim_messages(
     if not system_idx or system_idx[-1] < start:
         return system + messages[start:]
     return system + [messages[i] for i in range(start, n) if roles[i] != "system" and roles[i] != "developer"]
+
+
+# ---- real bills to compare against ----------------------------------------------------------------
+
+
+def _wire_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return (gzip.decompress(value) if value[:2] == b"\x1f\x8b" else value).decode("utf-8")
+    return str(value)
+
+
+def recorded_bills(folder: Path | str | None = None) -> list[dict[str, Any]]:
+    """The OpenAI chat requests recorded by other public projects in ``tests/wire/real/`` (real traffic,
+    see ``tests/wire/SOURCES.md``), each with the ``prompt_tokens`` OpenAI billed for it:
+    ``[{"name": ..., "body": {...}, "prompt_tokens": N}, ...]``. Streams are read for their usage chunk."""
+    import yaml
+
+    out = []
+    for path in sorted(Path(folder or WIRE).glob("openai_chat_*.yaml")):
+        for n, item in enumerate(yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]):
+            if not item["request"].get("body") or item["response"]["status"]["code"] != 200:
+                continue  # errors bill nothing
+            body = json.loads(_wire_text(item["request"]["body"]))
+            response = _wire_text((item["response"].get("body") or {}).get("string", ""))
+            usage = None
+            if response.lstrip().startswith("data:"):
+                for event in response.split("\n\n"):
+                    payload = event.strip().removeprefix("data:").strip()
+                    if payload and payload != "[DONE]":
+                        usage = json.loads(payload).get("usage") or usage
+            else:
+                usage = json.loads(response).get("usage")
+            if usage:
+                name = path.stem.split("__")[0].removeprefix("openai_chat_") + (f" #{n}" if n else "")
+                out.append({"name": name, "source": path.stem.split("__")[-1], "body": body,
+                            "prompt_tokens": usage["prompt_tokens"]})
+    return out

@@ -1,18 +1,12 @@
 """lessonlib.tokens: counting odd content, estimates against real bills, the count cache, and trimming
 that keeps conversations valid."""
 
-import gzip
 import json
 import random
-from pathlib import Path
 
 import pytest
-import yaml
-
 from lessonlib import tokens
 from lessonlib.tokens import count_message, count_messages, count_text, image_tokens, trim_messages
-
-WIRE = Path(__file__).resolve().parent / "wire" / "real"
 
 
 def test_counts_work_offline_for_both_encodings():
@@ -91,40 +85,12 @@ def test_gpt_4o_mini_images_cost_its_published_rate():
 # ---- the estimate against what OpenAI billed ----------------------------------------------------
 
 
-def _text(value):
-    if isinstance(value, bytes):
-        return (gzip.decompress(value) if value[:2] == b"\x1f\x8b" else value).decode("utf-8")
-    return str(value)
-
-
-def _recorded_requests():
-    """(name, request body, billed prompt_tokens) of every OpenAI chat request recorded in tests/wire/real
-    that reports usage (real traffic recorded by other projects; see tests/wire/SOURCES.md)."""
-    out = []
-    for path in sorted(WIRE.glob("openai_chat_*.yaml")):
-        for n, item in enumerate(yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]):
-            if not item["request"].get("body") or item["response"]["status"]["code"] != 200:
-                continue
-            body = json.loads(_text(item["request"]["body"]))
-            response = _text((item["response"].get("body") or {}).get("string", ""))
-            usage = None
-            if response.lstrip().startswith("data:"):  # a stream: usage is in the last chunk that has it
-                for event in response.split("\n\n"):
-                    payload = event.strip().removeprefix("data:").strip()
-                    if payload and payload != "[DONE]":
-                        usage = json.loads(payload).get("usage") or usage
-            else:
-                usage = json.loads(response).get("usage")
-            if usage:
-                out.append((f"{path.stem} #{n}", body, usage["prompt_tokens"]))
-    return out
-
-
 def test_estimate_is_within_3_tokens_of_the_real_bill_on_10_of_11_recordings():
-    recorded = _recorded_requests()
-    assert len(recorded) == 11, [name for name, _, _ in recorded]
+    recorded = tokens.recorded_bills()
+    assert len(recorded) == 11, [r["name"] for r in recorded]
     off = {}
-    for name, body, billed in recorded:
+    for r in recorded:
+        name, body, billed = r["name"], r["body"], r["prompt_tokens"]
         estimate = count_messages(body["messages"], body["model"], tools=body.get("tools"),
                                   response_format=body.get("response_format"))
         if abs(estimate - billed) > 3:
