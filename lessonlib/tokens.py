@@ -2,17 +2,26 @@
 
 Works on OpenAI-style and Anthropic-style message lists alike, with plain-string content, content
 lists (text, images, tool blocks), ``None`` content and SDK message objects.
+
+How close the estimate comes: tests/test_tokens.py compares ``count_messages`` with the
+``usage.prompt_tokens`` of real OpenAI recordings made by other projects (tests/wire/real/); at least
+10 of the 11 are within 3 tokens (bench/p6_token_estimate.py prints them all). Counts are cached by
+the message's *value* (see ``count_message``), so a chat loop that trims before every request
+tokenizes each message once, and a message changed in place is counted again.
 Taught in: 07_multi_turn (counting and trimming), 08_vision (image tokens).
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import math
 import os
 from functools import lru_cache
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -21,6 +30,8 @@ __all__ = [
     "count_message",
     "count_messages",
     "image_tokens",
+    "recorded_bills",
+    "tool_definitions_text",
     "trim_messages",
 ]
 
@@ -28,6 +39,7 @@ ANTHROPIC_MAX_IMAGE_TOKENS = 1600  # Anthropic's vision guide: larger images are
 MESSAGE_OVERHEAD = 3  # tokens OpenAI's chat format adds around every message
 REPLY_PRIMING = 3  # tokens that prime the assistant's reply
 _CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
+WIRE = Path(__file__).resolve().parent.parent / "tests" / "wire" / "real"  # real traffic, see its SOURCES.md
 
 
 @lru_cache(maxsize=4)
@@ -52,26 +64,31 @@ def count_text(text: str | None, model: str | None = None) -> int:
     return len(_encoding_for(model).encode(text, disallowed_special=()))
 
 
-def image_tokens(width: int, height: int, provider: str = "openai", detail: str = "high") -> int:
+def image_tokens(
+    width: int, height: int, provider: str = "openai", detail: str = "high", model: str | None = None
+) -> int:
     """Estimated input tokens for one image.
 
     OpenAI (gpt-4o-style tiling): ``low`` is a flat 85; ``high`` scales the image to fit 2048x2048,
-    then its short side to 768, and charges 170 per 512-px tile plus 85. Anthropic: about
-    ``width * height / 750``, after the image is scaled down so that its long side is at most 1568 px
-    and it costs at most about 1,600 tokens (~1.15 megapixels). Both are the providers' published
-    rules of thumb for their widely used models (newer models may allow more); the bill is in ``usage``.
+    then its short side to 768, and charges 170 per 512-px tile plus 85. ``gpt-4o-mini`` counts the
+    same tiles at 5,667 each plus 2,833 (its published rate: the price per image is about the same,
+    the token price is lower); pass ``model=`` to get it. Anthropic: about ``width * height / 750``,
+    after the image is scaled down so that its long side is at most 1568 px and it costs at most about
+    1,600 tokens (~1.15 megapixels). Both are the providers' published rules of thumb for their widely
+    used models (newer models may allow more); the bill is in ``usage``.
     """
     if provider == "anthropic":
         scale = min(1.0, 1568 / max(width, height), math.sqrt(ANTHROPIC_MAX_IMAGE_TOKENS * 750 / (width * height)))
         w, h = width * scale, height * scale
         return max(1, math.ceil(w * h / 750))
+    base, per_tile = (2833, 5667) if model and str(model).startswith("gpt-4o-mini") else (85, 170)
     if detail == "low":
-        return 85
+        return base
     scale = min(1.0, 2048 / max(width, height))
     w, h = width * scale, height * scale
     scale = min(1.0, 768 / min(w, h))
     w, h = w * scale, h * scale
-    return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
+    return base + per_tile * math.ceil(w / 512) * math.ceil(h / 512)
 
 
 def _image_size_from_base64(data: str) -> tuple[int, int] | None:
@@ -96,7 +113,8 @@ def _part_tokens(part: Any, model: str | None) -> int:
         url = (part.get("image_url") or {}).get("url", "")
         detail = (part.get("image_url") or {}).get("detail", "high")
         size = _image_size_from_base64(url.split(",", 1)[1]) if url.startswith("data:") and "," in url else None
-        return image_tokens(*(size or (1024, 1024)), provider="openai", detail="low" if detail == "low" else "high")
+        return image_tokens(*(size or (1024, 1024)), provider="openai",
+                            detail="low" if detail == "low" else "high", model=model)
     if kind == "image":
         source = part.get("source") or {}
         size = _image_size_from_base64(source.get("data", "")) if source.get("type") == "base64" else None
@@ -120,26 +138,179 @@ def _as_dict(message: Any) -> dict[str, Any]:
     return dict(message)
 
 
-def count_message(message: Any, model: str | None = None) -> int:
-    """Tokens one message costs in a prompt: its content, tool calls and the per-message overhead."""
-    msg = _as_dict(message)
-    total = MESSAGE_OVERHEAD
+# ---- counting, with a cache keyed by the message's value ------------------------------------------
+
+_COUNTS: dict[Any, int] = {}  # (model, role, content) or (model, frozen message) -> tokens
+_COUNTS_MAX = 1 << 18  # entries; when full, the older half is dropped
+_DICT, _LIST, _TUPLE = object(), object(), object()  # tags, so that {"a": 1} and [["a", 1]] never share a key
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+def _freeze(value: Any) -> Any:
+    """An immutable, hashable copy of a JSON-like value that equals another's only if the values are the
+    same (type included: 1, 1.0 and True are different keys). Anything else is not cached."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind is int or kind is float or kind is bool:
+        return (kind, value)
+    if kind is dict:
+        return (_DICT, *((k, _freeze(v)) for k, v in value.items()))
+    if kind is list:
+        return (_LIST, *(_freeze(v) for v in value))
+    if kind is tuple:
+        return (_TUPLE, *(_freeze(v) for v in value))
+    raise _Uncacheable
+
+
+def _cache_key(message: Any, model: str | None) -> Any:
+    """The message's whole value (never its identity): a message changed in place gets a new key."""
+    if type(message) is dict:
+        if len(message) == 2:
+            role, content = message.get("role"), message.get("content")
+            if type(role) is str and type(content) is str:
+                return (model, role, content)  # the chat-loop case: str hashes are cached, a lookup is cheap
+        msg = message
+    elif hasattr(message, "model_dump"):
+        msg = message.model_dump(exclude_none=True)
+    else:
+        return None
+    try:
+        return (model, _freeze(msg))
+    except _Uncacheable:
+        return None
+
+
+def _remember(key: Any, tokens: int) -> None:
+    if len(_COUNTS) >= _COUNTS_MAX:
+        for old in list(islice(_COUNTS, _COUNTS_MAX // 2)):  # dicts keep insertion order: oldest first
+            del _COUNTS[old]
+    _COUNTS[key] = tokens
+
+
+def clear_count_cache() -> None:
+    """Forget every cached message count (counts never go stale; this only frees memory or times a cold run)."""
+    _COUNTS.clear()
+
+
+@lru_cache(maxsize=64)
+def _role_tokens(role: str, model: str | None) -> int:
+    return count_text(role, model)
+
+
+def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
+    role = msg.get("role")
     content = msg.get("content")
-    if isinstance(content, str):
-        total += count_text(content, model)
-    elif isinstance(content, Iterable) and content is not None:
-        total += sum(_part_tokens(part, model) for part in content)
-    if msg.get("name"):
-        total += 1 + count_text(msg["name"], model)
-    for call in msg.get("tool_calls") or []:
+    calls = msg.get("tool_calls") or []
+    total = 0
+    if content or not calls:  # an assistant turn that only calls tools is read as the calls alone
+        total += MESSAGE_OVERHEAD
+        if role != "tool":  # a tool result's header (functions.NAME) is charged to its call, below
+            total += _role_tokens(role, model) if type(role) is str else count_text(str(role or ""), model)
+        if isinstance(content, str):
+            total += count_text(content, model)
+        elif isinstance(content, Iterable) and content is not None:
+            total += sum(_part_tokens(part, model) for part in content)
+        if msg.get("name"):
+            total += 1 + count_text(msg["name"], model)
+    for call in calls:
         fn = _as_dict(call).get("function") or {}
-        total += count_text(fn.get("name"), model) + count_text(fn.get("arguments"), model)
+        name = fn.get("name") or ""
+        total += MESSAGE_OVERHEAD + count_text(f"{role or 'assistant'} to=functions.{name}", model)
+        total += count_text(fn.get("arguments"), model)
+        total += count_text(f"functions.{name}", model)  # the header of the tool message that answers it
     return total
 
 
-def count_messages(messages: Iterable[Any], model: str | None = None) -> int:
-    """Tokens a whole message list costs as a prompt (an estimate within a few tokens of ``usage``)."""
-    return REPLY_PRIMING + sum(count_message(m, model) for m in messages)
+def count_message(message: Any, model: str | None = None) -> int:
+    """Tokens one message costs in a prompt: role, content, name, tool calls and the per-message overhead.
+
+    Tool calls are counted as OpenAI's chat format is reconstructed by community counters: each call is
+    a message of its own, ``assistant to=functions.NAME`` followed by its arguments, and each ``tool``
+    message answering it is headed ``functions.NAME``. That header is charged to the call (the tool
+    message does not carry the name), so every message can be counted alone and a history's count is
+    the sum of its messages' counts. Results are cached by the message's value, so counting the same
+    message again costs a dict lookup, and a message changed in place is counted anew.
+    """
+    key = _cache_key(message, model)
+    if key is not None:
+        hit = _COUNTS.get(key)
+        if hit is not None:
+            return hit
+    tokens = _count_uncached(_as_dict(message), model)
+    if key is not None:
+        _remember(key, tokens)
+    return tokens
+
+
+def _ts_type(schema: dict[str, Any], indent: str) -> str:
+    if "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type")
+    if kind == "array":
+        return _ts_type(schema.get("items") or {}, indent) + "[]"
+    if kind == "object" and schema.get("properties"):
+        return "{\n" + _ts_properties(schema, indent + "  ") + "\n" + indent + "}"
+    return {"integer": "number", "number": "number", "string": "string", "boolean": "boolean",
+            "null": "null", "object": "object"}.get(kind, "any")
+
+
+def _ts_properties(schema: dict[str, Any], indent: str = "") -> str:
+    required = set(schema.get("required") or [])
+    lines = []
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("description"):
+            lines.append(f"{indent}// {prop['description']}")
+        lines.append(f"{indent}{name}{'' if name in required else '?'}: {_ts_type(prop, indent)},")
+    return "\n".join(lines)
+
+
+def tool_definitions_text(tools: Iterable[Any]) -> str:
+    """Tool definitions as the model reads them: a TypeScript-like ``namespace functions`` block, as
+    community token counters reconstruct it (OpenAI does not publish it). Takes OpenAI's
+    ``{"type": "function", "function": {...}}`` and Anthropic's ``{"name", "input_schema"}`` shapes."""
+    lines = ["namespace functions {", ""]
+    for tool in tools:
+        tool = _as_dict(tool)
+        fn = tool.get("function") or tool
+        if fn.get("description"):
+            lines.append(f"// {fn['description']}")
+        params = fn.get("parameters") or fn.get("input_schema") or {}
+        if params.get("properties"):
+            lines += [f"type {fn.get('name')} = (_: {{", _ts_properties(params), "}) => any;"]
+        else:
+            lines.append(f"type {fn.get('name')} = () => any;")
+        lines.append("")
+    lines.append("} // namespace functions")
+    return "\n".join(lines)
+
+
+TOOLS_OVERHEAD = 9  # tokens around the tool block (fitted on the real recordings in tests/wire/real/)
+
+
+def count_messages(
+    messages: Iterable[Any],
+    model: str | None = None,
+    *,
+    tools: Iterable[Any] | None = None,
+    response_format: dict[str, Any] | None = None,
+) -> int:
+    """Tokens a whole request costs as a prompt: its messages, plus the ``tools`` it offers and a
+    ``response_format`` JSON schema, if you pass them (an estimate; ``usage`` has the bill)."""
+    total = REPLY_PRIMING + sum(count_message(m, model) for m in messages)
+    tools = list(tools or [])
+    if tools:
+        total += count_text(tool_definitions_text(tools), model) + TOOLS_OVERHEAD
+    schema = ((response_format or {}).get("json_schema") or {}).get("schema") if isinstance(response_format, dict) else None
+    if schema:
+        total += count_text(json.dumps(schema, separators=(",", ":")), model)
+    return total
+
+
+# ---- trimming -------------------------------------------------------------------------------------
 
 
 def _is_tool_followup(msg: dict[str, Any]) -> bool:
@@ -155,15 +326,28 @@ def _is_tool_followup(msg: dict[str, Any]) -> bool:
     )
 
 
-def _units(history: list[dict[str, Any]]) -> list[list[int]]:
-    """Group message indexes so that a tool call and its results always stay together."""
-    units: list[list[int]] = []
-    for i, msg in enumerate(history):
-        if units and _is_tool_followup(msg):
-            units[-1].append(i)
-        else:
-            units.append([i])
-    return units
+def _is_result_turn(message: Any) -> bool:
+    """An Anthropic user turn holding a ``tool_result`` block (its caller checked the role)."""
+    content = message.get("content") if type(message) is dict else _as_dict(message).get("content")
+    return isinstance(content, list) and any(_as_dict(p).get("type") == "tool_result" for p in content)
+
+
+def _positions(items: list[Any], value: Any) -> list[int]:
+    """Every index of ``value`` in ``items`` (list.index scans at C speed; system prompts are few)."""
+    found, i = [], -1
+    while True:
+        try:
+            i = items.index(value, i + 1)
+        except ValueError:
+            return found
+        found.append(i)
+
+
+def _role_of(message: Any) -> Any:
+    if isinstance(message, dict):
+        return message.get("role")
+    role = getattr(message, "role", None)
+    return role if role is not None else _as_dict(message).get("role")
 
 
 def trim_messages(
@@ -173,32 +357,94 @@ def trim_messages(
     *,
     count: Callable[[Any], int] | None = None,
 ) -> list[Any]:
-    """Keep the system prompt and the most recent turns that fit in ``max_tokens``, in one pass.
+    """Keep the system prompt and the most recent turns that fit in ``max_tokens``.
 
-    Unlike the lesson's ``trim_conversation`` it never separates a tool call from its result, never
+    Unlike the lesson's ``trim_conversation`` it never separates a tool call from its results, never
     returns a history that starts with an assistant turn or an orphaned tool result (Anthropic
-    rejects both), and builds its result by appending (the lesson's ``insert(0, ...)`` makes it
-    quadratic in the number of kept messages). Pass ``count=`` a cached counter to avoid
-    re-tokenizing on every call. If even the newest user turn does not fit, only the system prompt
-    comes back: check for that before sending. Returns the original message objects, in order.
+    rejects both), and never re-tokenizes a message it has counted before: it walks back from the
+    newest message, stops at the budget (so it reads only the messages it keeps, plus one cheap scan
+    for system prompts), and looks each count up in ``count_message``'s cache. In a chat loop that
+    trims before every request, only the newest turn is tokenized. ``count=`` replaces the counter.
+    If even the newest user turn does not fit, only the system prompt comes back: check for that
+    before sending. Returns the original message objects, in order.
     """
-    count = count or (lambda m: count_message(m, model))
-    as_dicts = [_as_dict(m) for m in messages]
-    system_idx = [i for i, m in enumerate(as_dicts) if m.get("role") in ("system", "developer")]
-    rest_idx = [i for i, m in enumerate(as_dicts) if m.get("role") not in ("system", "developer")]
-    budget = max_tokens - REPLY_PRIMING - sum(count(messages[i]) for i in system_idx)
-    history = [as_dicts[i] for i in rest_idx]
-    kept_units: list[list[int]] = []
-    used = 0
-    for unit in reversed(_units(history)):
-        cost = sum(count(messages[rest_idx[j]]) for j in unit)
-        if used + cost > budget:
+    n = len(messages)
+    try:  # plain dicts (the usual case): one pass over the roles at C speed
+        roles = list(map(itemgetter("role"), messages))
+    except (TypeError, KeyError, IndexError):
+        roles = [_role_of(m) for m in messages]
+    system_idx = sorted(_positions(roles, "system") + _positions(roles, "developer"))
+    counter = count or (lambda m: count_message(m, model))
+    budget = max_tokens - REPLY_PRIMING - sum(counter(messages[i]) for i in system_idx)
+    get = _COUNTS.get if count is None else None  # the default counter's cache, looked up inline below
+    start = None  # index of the oldest user turn whose unit, and everything after it, fits
+    used = pending = 0  # pending: tool results waiting for the call (or user turn) they belong to
+    for i, item, role in zip(range(n - 1, -1, -1), reversed(messages), reversed(roles)):
+        if role == "system" or role == "developer":
+            continue
+        if get is not None and type(item) is dict and len(item) == 2:  # {"role": ..., "content": "..."}
+            content = item.get("content")
+            if type(content) is str and type(role) is str and role != "tool":  # the chat-loop case
+                cost = get((model, role, content))
+                used += pending + (cost if cost is not None else counter(item))
+                pending = 0
+                if used > budget:
+                    break
+                if role == "user":
+                    start = i
+                continue
+        cost = counter(item)
+        if role == "tool" or (role == "user" and _is_result_turn(item)):
+            pending += cost  # belongs to the unit of the nearest older message that is not a follow-up
+            if used + pending > budget:
+                break
+            continue
+        used += pending + cost
+        pending = 0
+        if used > budget:
             break
-        kept_units.append(unit)
-        used += cost
-    kept_units.reverse()
-    # The kept history must open with a user turn that is not a tool result.
-    while kept_units and history[kept_units[0][0]].get("role") != "user":
-        kept_units.pop(0)
-    keep = [rest_idx[j] for unit in kept_units for j in unit]
-    return [messages[i] for i in system_idx] + [messages[i] for i in keep]
+        if role == "user":
+            start = i  # the kept history may open here: a user turn that answers no tool call
+    system = [messages[i] for i in system_idx]
+    if start is None:
+        return system
+    if not system_idx or system_idx[-1] < start:
+        return system + messages[start:]
+    return system + [messages[i] for i in range(start, n) if roles[i] != "system" and roles[i] != "developer"]
+
+
+# ---- real bills to compare against ----------------------------------------------------------------
+
+
+def _wire_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return (gzip.decompress(value) if value[:2] == b"\x1f\x8b" else value).decode("utf-8")
+    return str(value)
+
+
+def recorded_bills(folder: Path | str | None = None) -> list[dict[str, Any]]:
+    """The OpenAI chat requests recorded by other public projects in ``tests/wire/real/`` (real traffic,
+    see ``tests/wire/SOURCES.md``), each with the ``prompt_tokens`` OpenAI billed for it:
+    ``[{"name": ..., "body": {...}, "prompt_tokens": N}, ...]``. Streams are read for their usage chunk."""
+    import yaml
+
+    out = []
+    for path in sorted(Path(folder or WIRE).glob("openai_chat_*.yaml")):
+        for n, item in enumerate(yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]):
+            if not item["request"].get("body") or item["response"]["status"]["code"] != 200:
+                continue  # errors bill nothing
+            body = json.loads(_wire_text(item["request"]["body"]))
+            response = _wire_text((item["response"].get("body") or {}).get("string", ""))
+            usage = None
+            if response.lstrip().startswith("data:"):
+                for event in response.split("\n\n"):
+                    payload = event.strip().removeprefix("data:").strip()
+                    if payload and payload != "[DONE]":
+                        usage = json.loads(payload).get("usage") or usage
+            else:
+                usage = json.loads(response).get("usage")
+            if usage:
+                name = path.stem.split("__")[0].removeprefix("openai_chat_") + (f" #{n}" if n else "")
+                out.append({"name": name, "source": path.stem.split("__")[-1], "body": body,
+                            "prompt_tokens": usage["prompt_tokens"]})
+    return out

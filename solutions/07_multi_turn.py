@@ -4,10 +4,10 @@ from lessonlib.tokens import count_message, count_messages, count_text
 
 
 def chat_turn(client, model: str, history: list, user_message: str) -> str:
-    history.append({"role": "user", "content": user_message})
-    response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history)
+    question = {"role": "user", "content": user_message}
+    response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history + [question])
     text = response.choices[0].message.content
-    history.append({"role": "assistant", "content": text})
+    history.extend([question, {"role": "assistant", "content": text}])  # only once the answer arrived
     return text
 
 

@@ -43,11 +43,13 @@ WEATHER_CHAT: list[dict[str, Any]] = [
 
 
 def history_problems(messages: list[dict[str, Any]]) -> list[str]:
-    """What an API would reject in an OpenAI-shaped history (the notebook shows the same function)."""
+    """Problems in an OpenAI-shaped history that OpenAI or Anthropic rejects (the notebook shows the same
+    function): OpenAI rejects tool results without their call and calls without results; Anthropic also
+    rejects a history that opens with anything but a user turn (OpenAI accepts an assistant turn first)."""
     found = []
     rest = [m for m in messages if m.get("role") not in ("system", "developer")]
     if rest and rest[0].get("role") != "user":
-        found.append(f"opens with {an(repr(rest[0].get('role')))} message, not a user turn")
+        found.append(f"opens with {an(repr(rest[0].get('role')))} message, not a user turn (Anthropic rejects that)")
     waiting: set[str] = set()  # tool calls whose results have not been seen yet
     for msg in rest:
         if msg.get("role") == "tool":
@@ -70,10 +72,11 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
     title="A stateless chat turn",
     idea="The API remembers nothing: the list you send is the whole conversation, so the list you are given must "
     "hold both sides of every turn.",
-    hint="Inside the function: history.append({'role': 'user', 'content': user_message}); "
-    "response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history); "
-    "text = response.choices[0].message.content; history.append({'role': 'assistant', 'content': text}); "
-    "return text. Use the `history` you are given, not the notebook's `conversation`.",
+    hint="Inside the function: question = {'role': 'user', 'content': user_message}; "
+    "response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history + [question]); "
+    "text = response.choices[0].message.content; then, once the answer is there, "
+    "history.extend([question, {'role': 'assistant', 'content': text}]); return text. Use the `history` you are "
+    "given, not the notebook's `conversation`.",
     hangs="does your function loop over a list it keeps growing (history.append inside `for m in history:`)?",
 )
 def _(fn):
@@ -93,7 +96,8 @@ def _(fn):
                 raise
             if turn == 1:
                 raise NotYet("the request was not the lesson's: send model=model, max_completion_tokens=500 and "
-                             "messages=history, after appending the user's message to history.") from None
+                             "messages=history + [the user's message], the whole history with the new question "
+                             "last.") from None
             raise NotYet("the second request did not carry the whole conversation: append the assistant's reply "
                          "to history as {'role': 'assistant', 'content': text} (a plain dict) before returning, "
                          "and send the full history every time.") from None
