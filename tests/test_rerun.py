@@ -54,33 +54,13 @@ def run_each_cell_twice(name: str) -> list[tuple[int, str, str]]:
             client.execute_cell(cell, index)
             first = shown(cell)
             client.execute_cell(cell, index)
+            if "nbval-ignore-output" in cell.metadata.get("tags", []):
+                continue  # its output varies by design (a progress bar, two streams interleaving); nbval skips it too
             if shown(cell) != first:
                 differ.append((index, first[:300], shown(cell)[:300]))
     return differ
 
 
-@pytest.mark.parametrize("name", ["02_openai_chat", "04_streaming", "09_error_handling"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
 def test_12_each_cell_run_twice_in_a_row_shows_its_lesson_again(name):
     assert run_each_cell_twice(name) == []
-
-
-@pytest.mark.xfail(reason="needs the notebook change (07's chat() appends the user turn before the call)", strict=False)
-def test_12_a_failed_chat_turn_leaves_07s_history_usable():
-    """Re-running 07's first chat() cell is a replay miss (its request now carries the history); the cells
-    after it must still get their recorded answers: chat() appends the turn only once the answer arrived."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / "07_multi_turn.ipynb", as_version=4)
-    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and 'chat("What is a decorator?")' in c.source)
-    later = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith("print(chat(")][1:]
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
-    with client.setup_kernel():
-        for index, cell in enumerate(nb.cells[: max(later) + 1]):
-            if cell.cell_type == "code":
-                client.execute_cell(cell, index)
-                if index == first:
-                    client.execute_cell(cell, index)
-    shown = ["".join(o.get("text") or o.get("evalue") or "" for o in nb.cells[i].outputs) for i in later]
-    assert later and not any("Replay miss" in text for text in shown), shown
