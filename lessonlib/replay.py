@@ -44,6 +44,10 @@ DEFAULT_UPSTREAMS = {"openai": "https://api.openai.com/v1", "anthropic": "https:
 DEFAULT_EVENT_GAP = 0.015  # seconds between SSE events when a recording kept no timing
 _EVENT_SPLIT = re.compile(r"\r?\n\r?\n")
 _HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding", "keep-alive", "transfer-encoding"}
+# Response headers of the upstream's own connection (RFC 9110 7.6.1), never passed on to the SDK (issue 13:
+# llama-server's Keep-Alive); content-length and content-encoding because the body is re-framed here.
+_UPSTREAM_ONLY = {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
+                  "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate"}
 
 
 def sse_events(body: str) -> list[str]:
@@ -88,6 +92,7 @@ class ReplayServer:
         self._served: dict[tuple[str, str, str], int] = defaultdict(int)
         self.used: set[int] = set()
         self.misses: list[str] = []
+        self.key_problems: dict[str, str] = {}  # live/record: provider -> why its key cannot be used (issue 13)
         if mode == "replay" or (mode == "record" and self.cassette_path.exists()):
             self.cassette = Cassette.load(self.cassette_path)
         else:
@@ -351,7 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
                         server.recording.save(server.partial_path)
             elif server.mode in ("record", "live"):
                 refusal = server.budget.refusal() if server.budget is not None else None
-                if refusal:
+                if provider in server.key_problems:  # issue 13: said at the first call, naming the key
+                    self._send_simple(401, server.key_problems[provider], provider)
+                elif refusal:
                     self._send_simple(402, refusal, provider)
                 else:
                     self._forward(provider, path, body, arrived)
@@ -449,7 +456,7 @@ class _Handler(BaseHTTPRequestHandler):
                     out_headers = [
                         (k, v)
                         for k, v in upstream_resp.headers.multi_items()
-                        if k.lower() not in ("content-length", "content-encoding", "transfer-encoding", "connection")
+                        if k.lower() not in _UPSTREAM_ONLY
                     ]
                     is_sse = "text/event-stream" in upstream_resp.headers.get("content-type", "")
                     self.send_response_only(upstream_resp.status_code, upstream_resp.reason_phrase)  # upstream's Date

@@ -35,7 +35,7 @@ CASSETTES = ROOT / "notebooks" / "cassettes"
 
 
 def course_cassettes() -> list[Path]:
-    return sorted(p for p in CASSETTES.glob("*.yaml") if not p.name.endswith(".recording.yaml"))
+    return sorted(p for p in CASSETTES.glob("*.yaml") if not p.name.endswith((".recording.yaml", ".partial.yaml")))
 
 
 def real_recordings() -> list[Path]:
