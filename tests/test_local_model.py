@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import anthropic
 import nbformat
@@ -233,3 +234,17 @@ def test_notebook_02_cells_with_an_unpriced_local_model():
     ns["client"] = SimpleNamespace(responses=SimpleNamespace(create=lambda **kw: reply))
     out = _run_cell(_cell("02_openai_chat.ipynb", "reply = client.responses.create("), ns)
     assert out.splitlines()[-1] == "cost:         no price known"
+
+
+def test_fidelity_checks_tell_the_api_of_a_local_servers_recording_by_its_path(tmp_path):
+    """A recording from llama-server has loopback URIs: /v1/messages is still Anthropic's API (the checks may then
+    rightly flag the local server's own fields; CONTRIBUTING.md says how to read that)."""
+    import wirecheck
+
+    path = _recorded_01(tmp_path) / "01_setup.yaml"
+    data = yaml.safe_load(path.read_text())
+    for item in data["interactions"]:  # (two of them are one YAML node: set each path once)
+        item["request"]["uri"] = "http://127.0.0.1:8080" + urlsplit(item["request"]["uri"]).path
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert [ex.provider for ex in wirecheck.exchanges(path)] == ["anthropic", "openai", "openai"]
+    assert not wirecheck.request_problems(wirecheck.exchanges(path)[0])
