@@ -50,7 +50,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def llama_server():
     port = _free_port()
-    env = dict(os.environ, SLOTS="2")  # notebook 04 runs an OpenAI and an Anthropic stream at once
+    # SLOTS=2: notebook 04 runs an OpenAI and an Anthropic stream at once. LLAMA_ARG_N_PREDICT caps every answer at
+    # 48 tokens (llama-server clamps max_tokens to it): on a loaded 2-core machine 200 tokens can take longer than
+    # notebook 01's 60 s raw-call timeout, and the text is junk anyway; what is tested is the wire, not the prose.
+    env = dict(os.environ, SLOTS="2", LLAMA_ARG_N_PREDICT="48")
     subprocess.run([str(TOOL), "start", str(port)], env=env, check=True, timeout=120, capture_output=True)
     yield f"http://127.0.0.1:{port}"
     subprocess.run([str(TOOL), "stop", str(port)], timeout=30, check=False, capture_output=True)
