@@ -16,6 +16,7 @@ Skipped, saying why, when the server is not built. LESSON_SKIP_REAL_UPSTREAM=1 s
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -29,9 +30,8 @@ TOOL = Path(os.environ.get("REAL_UPSTREAM") or ROOT.parent / "shared" / "tools" 
 WORK = Path(os.environ.get("TMPDIR") or "/tmp") / "real-upstream"
 SERVER, MODEL = WORK / "build" / "bin" / "llama-server", WORK / "gemma-3-270m-q4_k_m.gguf"
 NOTEBOOKS = ("01_setup", "04_streaming")
-# Fake keys, shaped like real ones; llama-server accepts any key.
-KEYS = {"OPENAI_API_KEY": "sk-proj-E2Efake7Qm2Zr8Xw4Kp6Vn1Ty3Bh5Lc9Dg0Sj",
-        "ANTHROPIC_API_KEY": "sk-ant-api03-E2Efake4Hs8Wq2Ne6Ru1Mx9Ck3Fy7Pb5Jt0Gz"}
+# Fake keys, shaped like real ones (llama-server accepts any key), made afresh each run so that no file holds them.
+KEYS = {"OPENAI_API_KEY": "sk-proj-" + secrets.token_hex(20), "ANTHROPIC_API_KEY": "sk-ant-api03-" + secrets.token_hex(20)}
 VENV_BIN = Path(sys.executable).parent
 
 why_not = ("set LESSON_SKIP_REAL_UPSTREAM=1" if os.environ.get("LESSON_SKIP_REAL_UPSTREAM") == "1" else
