@@ -4,6 +4,7 @@
 #   make lint    ruff over lessonlib, tests, tools and the notebooks (.ci/run runs it before make test)
 # and, for maintainers:
 #   make record  re-record every cassette from the real APIs (keys in .env), then re-run the notebooks
+#   make record-e2e  build llama-server (once per machine, ~7 min) and prove `make record` end to end against it
 #   make cassettes   re-render the authored cassettes from tools/specs/
 #   make bench   run the benchmarks
 #   make lock    re-resolve requirements.in into the complete lock requirements.txt (UPGRADE=1: newest of all)
@@ -27,7 +28,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	  $(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -e .
 	touch $@
 
-.PHONY: install lab test lint record cassettes bench doctor lock canary site
+.PHONY: install lab test lint record record-e2e cassettes bench doctor lock canary site
 install: $(BIN)/.installed
 
 lab: $(BIN)/.installed
@@ -41,6 +42,12 @@ lint: $(BIN)/.installed
 
 record: $(BIN)/.installed
 	LESSON_MODE=record $(BIN)/python tools/record_all.py $(NOTEBOOKS)
+
+# tests/test_record_real.py: record 01 and 04 against a real local server, then nbval + doctor on a clean copy
+REAL_UPSTREAM ?= ../shared/tools/real-upstream
+record-e2e: $(BIN)/.installed
+	$(REAL_UPSTREAM) build
+	REAL_UPSTREAM=$(abspath $(REAL_UPSTREAM)) $(BIN)/python -m pytest -o addopts="-p no:cacheprovider" -rs -s tests/test_record_real.py
 
 cassettes: $(BIN)/.installed
 	$(BIN)/python tools/render_cassettes.py

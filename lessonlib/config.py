@@ -38,6 +38,10 @@ CASSETTE_DIR = REPO_ROOT / "notebooks" / "cassettes"
 TIKTOKEN_CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
 
 REPLAY_KEY = PLACEHOLDERS[0]  # sent in replay mode: not a key, and the local server ignores it
+# Sent (issue 13) when a provider has no usable key in live/record mode: the SDKs then build their clients, and the
+# course's local server answers that provider's first call with what is wrong with the key, naming it. Towards a
+# local upstream (Ollama...), which needs no key, it is simply forwarded.
+NO_KEY_PLACEHOLDER = "no-key-set-see-lessonlib"
 
 _KEY_SHAPES = {
     "OPENAI_API_KEY": (re.compile(r"^sk-[A-Za-z0-9_\-]{20,}$"), "sk-..."),
@@ -191,6 +195,7 @@ class Course:
     anthropic_model: str
     cassette: Path
     server: ReplayServer | None = None
+    local: tuple[str, ...] = ()  # providers pointed at another server than the provider's (issue 13: banner)
 
     @property
     def banner(self) -> str:
@@ -205,7 +210,13 @@ class Course:
             cap = f"; spending cap ${self.server.budget.limit_usd:.2f}, see lessonlib.budget.spent()"
         if self.mode == "record":
             return f"record mode: real calls, saved to {rel} when the kernel shuts down (API keys from .env{cap})"
-        return f"live mode: real calls to the providers, billed to your API keys{cap}"
+        if not self.local:
+            return f"live mode: real calls to the providers, billed to your API keys{cap}"
+        if len(self.local) == 2:  # issue 13: nothing here is billed by a provider
+            return f"live mode: real calls to local servers (OPENAI_BASE_URL, ANTHROPIC_BASE_URL), not billed by a provider{cap}"
+        here, there = ("OpenAI", "Anthropic") if self.local == ("openai",) else ("Anthropic", "OpenAI")
+        return (f"live mode: {here} calls go to a local server ({here.upper()}_BASE_URL); {there} calls go to the "
+                f"provider, billed to your {there.upper()}_API_KEY{cap}")
 
     def __repr__(self) -> str:
         return (
@@ -328,26 +339,28 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     if settings.problems:
         raise settings.problems[0]
     mode = settings.mode
+    upstreams = settings.upstreams
     course = Course(name=name, mode=mode, openai_model=settings.openai_model,
                     anthropic_model=settings.anthropic_model, cassette=settings.cassette(name))
-    upstreams = settings.upstreams
+    course.local = tuple(p for p in ("openai", "anthropic") if upstreams[p].rstrip("/") != DEFAULT_UPSTREAMS[p])
 
+    # Issue 13: a key is needed only by the provider a cell calls. A missing or unusable key no longer stops the
+    # set-up: the local server answers that provider's first call with the reason, naming the key.
+    key_problems: dict[str, str] = {}
     if mode in ("live", "record"):
-        problems = []
         for key_name, provider in (("OPENAI_API_KEY", "openai"), ("ANTHROPIC_API_KEY", "anthropic")):
-            local = upstreams[provider] != DEFAULT_UPSTREAMS[provider]
+            local = provider in course.local
             problem = check_key(key_name, os.environ.get(key_name), local_upstream=local)
             if problem:
-                problems.append(str(problem))
-        if problems:
-            raise LessonSetupError(f"LESSON_MODE={mode} needs API keys. " + " ".join(problems))
+                key_problems[provider] = str(problem)
 
     budget = None
     if settings.budget_usd is not None:
         from .budget import Budget
 
         budget = Budget(limit_usd=settings.budget_usd)
-    if mode != "live" or budget is not None:  # plain live mode: the SDKs talk to the providers directly
+    # plain live mode: the SDKs talk to the providers directly (a provider without a usable key excepted, below)
+    if mode != "live" or budget is not None or key_problems:
         secrets = tuple(os.environ.get(k, "") for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"))
         provenance = None
         if mode == "record":
@@ -358,6 +371,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                 "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "sdk_versions": _sdk_versions(),
                 "upstreams": {p: scrub_url(u) for p, u in upstreams.items()},
+                # issue 13: replay uses the models a recording was made with (unless the learner sets others)
+                "models": {"openai": settings.openai_model, "anthropic": settings.anthropic_model},
             }
         usage_dir = os.environ.get("LESSON_USAGE_DIR") if mode == "replay" else None  # the test suite's report
         try:
@@ -371,15 +386,32 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         _ACTIVE["server"] = server
         course.server = server
         _follow_cells(server)
-        _set_env("OPENAI_BASE_URL", server.openai_base_url)
-        _set_env("ANTHROPIC_BASE_URL", server.anthropic_base_url)
+        server.key_problems = key_problems  # issue 13: answered by the server, see _Handler._handle
+        # plain live mode with a key problem: only that provider goes through the server, to hear the reason
+        proxied = tuple(key_problems) if mode == "live" and budget is None else ("openai", "anthropic")
+        if "openai" in proxied:
+            _set_env("OPENAI_BASE_URL", server.openai_base_url)
+        if "anthropic" in proxied:
+            _set_env("ANTHROPIC_BASE_URL", server.anthropic_base_url)
+        if mode == "replay":  # issue 13: a recording made with other models replays with them
+            recorded = server.cassette.provenance.get("models") or {}
+            if not os.environ.get("LESSON_OPENAI_MODEL", "").strip() and recorded.get("openai"):
+                course.openai_model = str(recorded["openai"])
+            if not os.environ.get("LESSON_ANTHROPIC_MODEL", "").strip() and recorded.get("anthropic"):
+                course.anthropic_model = str(recorded["anthropic"])
         if mode == "replay":
             _set_env("OPENAI_API_KEY", REPLAY_KEY)
             _set_env("ANTHROPIC_API_KEY", REPLAY_KEY)
             if "ANTHROPIC_AUTH_TOKEN" in os.environ:
                 _ACTIVE.setdefault("replaced_env", {})["ANTHROPIC_AUTH_TOKEN"] = os.environ.pop("ANTHROPIC_AUTH_TOKEN")
+    if mode in ("live", "record"):  # issue 13: the SDKs need some key to build a client; see NO_KEY_PLACEHOLDER
+        for key_name, provider in (("OPENAI_API_KEY", "openai"), ("ANTHROPIC_API_KEY", "anthropic")):
+            if provider in key_problems or not os.environ.get(key_name):
+                _set_env(key_name, NO_KEY_PLACEHOLDER)
     if not quiet:
         print(course.banner)
+        for provider, problem in key_problems.items():
+            print(f"note: {'OpenAI' if provider == 'openai' else 'Anthropic'} calls will fail until this is fixed: {problem}")
         if budget is not None:  # a cap cannot count what the price table does not know
             from .budget import check_model_is_priced
 

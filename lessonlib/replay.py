@@ -43,6 +43,9 @@ _EVENT_SPLIT = re.compile(r"\r?\n\r?\n")
 _HOP_BY_HOP = TRANSPORT_HEADERS | {"host", "accept-encoding"}  # request headers not forwarded
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the largest request body accepted (vision lessons send base64 images)
 IDLE_TIMEOUT = 20.0  # seconds a connection may sit idle before the server closes it
+# Response headers of the upstream's own connection (RFC 9110 7.6.1), never passed on to the SDK (issue 13:
+# llama-server's Keep-Alive); content-length and content-encoding because the body is re-framed here.
+_UPSTREAM_ONLY = TRANSPORT_HEADERS | {"proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate"}
 
 
 def sse_events(body: str) -> list[str]:
@@ -88,6 +91,7 @@ class ReplayServer:
         self.notes: list[str] = []  # record mode: what the learner was told about the recording
         self.used: set[int] = set()
         self.misses: list[str] = []
+        self.key_problems: dict[str, str] = {}  # live/record: provider -> why its key cannot be used (issue 13)
         if mode == "replay" or (mode == "record" and self.cassette_path.exists()):
             self.cassette = Cassette.load(self.cassette_path)
         else:
@@ -387,8 +391,11 @@ class _Handler(BaseHTTPRequestHandler):
                         )
                         server.recording.save(server.partial_path)
             elif server.mode in ("record", "live"):
-                hold = server.budget.reserve(body) if server.budget is not None else None
-                if isinstance(hold, str):
+                hold = None if provider in server.key_problems else (
+                    server.budget.reserve(body) if server.budget is not None else None)
+                if provider in server.key_problems:  # issue 13: said at the first call, naming the key
+                    self._send_simple(401, server.key_problems[provider], provider)
+                elif isinstance(hold, str):
                     self._send_simple(402, hold, provider)
                 else:
                     self._forward(provider, path, body, arrived, hold)
@@ -481,7 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
             with httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client:
                 with client.stream(self.command, url, headers=headers, content=body) as upstream_resp:
                     first_byte = time.monotonic() - arrived
-                    out_headers = [(k, v) for k, v in upstream_resp.headers.multi_items() if k.lower() not in TRANSPORT_HEADERS]
+                    out_headers = [(k, v) for k, v in upstream_resp.headers.multi_items() if k.lower() not in _UPSTREAM_ONLY]
                     status, reason = upstream_resp.status_code, upstream_resp.reason_phrase
                     if "text/event-stream" not in upstream_resp.headers.get("content-type", ""):
                         data = upstream_resp.read()  # all of it before a status line goes out

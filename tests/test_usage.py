@@ -122,7 +122,8 @@ def test_the_replay_server_reports_usage_and_the_guard(tmp_path, monkeypatch):
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
         report = json.loads(report_path.read_text())
-        assert report["count"] == 2 and report["used"] == [] and len(report["misses"]) == 1
+        count = len(server.cassette.interactions)  # 2 authored; a recording of 01 has 3 (issue 13)
+        assert report["count"] == count >= 2 and report["used"] == [] and len(report["misses"]) == 1
         assert report["socket_guard"] is True and report["kernel"] is False
     finally:
         server.stop()

@@ -35,7 +35,7 @@ CASSETTES = ROOT / "notebooks" / "cassettes"
 
 
 def course_cassettes() -> list[Path]:
-    return sorted(p for p in CASSETTES.glob("*.yaml") if not p.name.endswith(".recording.yaml"))
+    return sorted(p for p in CASSETTES.glob("*.yaml") if not p.name.endswith((".recording.yaml", ".partial.yaml")))
 
 
 def real_recordings() -> list[Path]:
@@ -92,7 +92,8 @@ def _exchanges(path: Path, mtime: int) -> tuple[Exchange, ...]:
     out = []
     for item in cassette.interactions:
         uri = urlsplit(str(item.raw["request"]["uri"]))
-        provider = "anthropic" if "anthropic" in uri.netloc else "openai"
+        # a recording from a local server (issue 13) has a loopback host: its path says which API it speaks
+        provider = "anthropic" if "anthropic" in uri.netloc or uri.path.startswith("/v1/messages") else "openai"
         headers: dict[str, list[str]] = {}
         for name, value in response_headers(item, transport=True):
             headers.setdefault(name.lower(), []).append(value)

@@ -1,0 +1,208 @@
+"""`make record` (tools/record_all.py) against a local fake upstream: per-notebook report, one failure never stops
+the others, cassette and notebook replaced together only when both passes completed, stored outputs as a clean
+checkout replays them, models kept in the cassette, authored faults kept, no key written anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import record_all  # noqa: E402
+
+OPENAI_KEY = "sk-proj-RECORDALLfake0123456789abcdefghijkl"
+ANTHROPIC_KEY = "sk-ant-api03-RECORDALLfake0123456789abcdefghijkl"
+ASK = [{"role": "user", "content": "hi"}]
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """Plays both providers with plain JSON; a question containing "slow" is answered after 3 s."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        if "slow" in json.dumps(request["messages"]):
+            time.sleep(3)
+        if self.path.endswith("/chat/completions"):
+            body = {"id": "chatcmpl-FAKE01", "object": "chat.completion", "created": 1764000000,
+                    "model": request["model"], "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                    "message": {"role": "assistant", "content": "Hi from upstream", "refusal": None}}],
+                    "usage": {"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12}}
+        else:
+            body = {"id": "msg_01FAKE", "type": "message", "role": "assistant", "model": request["model"],
+                    "content": [{"type": "text", "text": "Hi from Claude"}], "stop_reason": "end_turn",
+                    "stop_sequence": None, "usage": {"input_tokens": 9, "output_tokens": 4}}
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("keep-alive", "timeout=5, max=100")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture()
+def upstream():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _notebook(path: Path, *sources: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, str(path))
+
+
+SETUP = 'import lessonlib, os\ncourse = lessonlib.setup("{name}")'
+OPENAI_CALL = ("from openai import OpenAI\n"
+               "r = OpenAI().chat.completions.create(model=course.openai_model, messages={ask!r})\n"
+               "print(r.choices[0].message.content)")
+KEYS = ("import os\nfrom dotenv import load_dotenv\nload_dotenv()  # as notebook 01 does, before setup()\n"
+        "print('OPENAI_API_KEY:', 'set' if os.getenv('OPENAI_API_KEY') else 'not set')\n"
+        "print('LESSON_OPENAI_MODEL:', os.getenv('LESSON_OPENAI_MODEL'))")
+MODELS = "print('models:', course.openai_model, course.anthropic_model)"
+ANTHROPIC_CALL = ("import anthropic\n"
+                  "m = anthropic.Anthropic().messages.create(model=course.anthropic_model, max_tokens=20, messages={ask!r})\n"
+                  "print(m.content[0].text)")
+SLOW_CALL = ("OpenAI(timeout=1, max_retries=0).chat.completions.create(model=course.openai_model, "
+             "messages=[{'role': 'user', 'content': 'a slow one'}])")
+
+
+def _fault(model: str) -> dict:
+    return {"request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions",
+                        "body": json.dumps({"model": model, "messages": ASK})},
+            "response": {"status": {"code": 429, "message": "Too Many Requests"}, "fault": True,
+                         "headers": {"content-type": ["application/json"], "retry-after": ["0"]},
+                         "body": {"string": json.dumps({"error": {"message": "slow down", "type": "requests",
+                                                                   "param": None, "code": "rate_limit_exceeded"}})}}}
+
+
+@pytest.fixture()
+def course_copy(tmp_path):
+    """A course folder with two notebooks: 98_ok records; 99_fail stops at its third cell with a timeout."""
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    _notebook(notebooks / "98_ok.ipynb", KEYS, SETUP.format(name="98_ok"), OPENAI_CALL.format(ask=ASK), MODELS,
+              ANTHROPIC_CALL.format(ask=ASK))
+    (notebooks / "cassettes" / "98_ok.yaml").write_text(
+        yaml.safe_dump({"provenance": {"kind": "authored", "note": "AUTHORED"}, "interactions": [_fault("local-model")]}))
+    _notebook(notebooks / "99_fail.ipynb", SETUP.format(name="99_fail"), OPENAI_CALL.format(ask=ASK), SLOW_CALL,
+              "print('never reached')")
+    (notebooks / "cassettes" / "99_fail.yaml").write_text("provenance: {kind: authored, note: AUTHORED}\ninteractions: []\n")
+    # A maintainer's .env: the record pass may read it, the replay pass must not (a clean checkout has none).
+    (tmp_path / ".env").write_text(f"OPENAI_API_KEY={OPENAI_KEY}\nLESSON_OPENAI_MODEL=local-model\n")
+    return tmp_path
+
+
+def _record(folder: Path, upstream: str, *names: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, LESSON_MODE="record", OPENAI_API_KEY=OPENAI_KEY, ANTHROPIC_API_KEY=ANTHROPIC_KEY,
+               LESSON_OPENAI_UPSTREAM=upstream + "/v1", LESSON_ANTHROPIC_UPSTREAM=upstream,
+               LESSON_OPENAI_MODEL="local-model", LESSON_ANTHROPIC_MODEL="local-claude")
+    for var in ("LESSON_USAGE_DIR", "LESSON_CASSETTE_DIR", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        env.pop(var, None)
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "record_all.py"), "--notebooks",
+                           str(folder / "notebooks"), *names], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _outputs(nb: nbformat.NotebookNode) -> list[str]:
+    return ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells]
+
+
+def test_one_failure_never_stops_the_others_and_leaves_its_files_untouched(course_copy, upstream):
+    notebooks = course_copy / "notebooks"
+    fail_files = [notebooks / "99_fail.ipynb", notebooks / "cassettes" / "99_fail.yaml"]
+    before = {p: p.read_bytes() for p in fail_files}
+    proc = _record(course_copy, upstream, "99_fail", "98_ok")  # the failing one first: 98_ok must still run
+    out = proc.stdout
+    print(out)  # the report, shown when the test fails
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+
+    # the report: per notebook, why, where, and where the partial recording is
+    assert ("✘ 99_fail: failed while recording, at cell 2 (`OpenAI(timeout=1, max_retries=0).chat.completions"
+            in out), out
+    assert "APITimeoutError: Request timed out." in out
+    assert ("cassettes/99_fail.yaml and 99_fail.ipynb are unchanged; what was recorded (2 interactions) is kept in "
+            "cassettes/99_fail.partial.yaml") in out
+    assert "✔ 98_ok: recorded (3 interactions, 1 authored fault kept; models local-model / local-claude)" in out
+    assert "\nrecorded 1 of 2; not recorded: 99_fail (for the recorded ones, review `git diff" in out
+    assert {p: p.read_bytes() for p in fail_files} == before, "a failed recording must not touch its cassette or notebook"
+    partial = yaml.safe_load((notebooks / "cassettes" / "99_fail.partial.yaml").read_text())
+    # the call the SDK gave up on was still answered upstream, and recorded: the partial holds both calls
+    assert partial["provenance"]["kind"] == "recorded" and len(partial["interactions"]) == 2
+    leftovers = [p.name for p in notebooks.rglob("*") if p.name.endswith(".tmp") or ".recording." in p.name]
+    assert not leftovers
+
+    # 98_ok: cassette and notebook replaced together; authored fault kept, models recorded
+    data = yaml.safe_load((notebooks / "cassettes" / "98_ok.yaml").read_text())
+    assert data["provenance"]["kind"] == "recorded"
+    assert data["provenance"]["models"] == {"openai": "local-model", "anthropic": "local-claude"}
+    assert [i["response"]["status"]["code"] for i in data["interactions"]] == [429, 200, 200]
+    assert data["interactions"][0]["response"]["fault"] is True
+    nb = nbformat.read(notebooks / "98_ok.ipynb", as_version=4)
+    outs = _outputs(nb)
+    # what a clean checkout prints: no key, no model setting (the recorder's and the .env's stayed out) ...
+    assert outs[0] == "OPENAI_API_KEY: not set\nLESSON_OPENAI_MODEL: None\n"
+    assert outs[1].startswith("replay mode: answers come from cassettes/98_ok.yaml")  # stored from the replay pass
+    assert outs[2] == "Hi from upstream\n" and outs[4] == "Hi from Claude\n"
+    assert outs[3] == "models: local-model local-claude\n"  # ... and the models the recording was made with
+    assert all("execution" not in c.metadata for c in nb.cells)
+
+    # a clean replay of the stored notebook prints exactly what was stored
+    again = record_all.execute(notebooks / "98_ok.ipynb", record_all.replay_env(notebooks / "cassettes"),
+                               skip_replay_only=False)
+    assert _outputs(again) == outs
+
+    # no piece of either key, in any file
+    for path in course_copy.rglob("*"):
+        if path.is_file() and path.name != ".env":
+            text = path.read_text(errors="replace")
+            for key in (OPENAI_KEY, ANTHROPIC_KEY):
+                assert not any(key[i:i + 12] in text for i in range(len(key) - 11)), f"{path} holds part of a key"
+
+
+def test_refuses_outside_record_mode_and_unknown_notebooks(course_copy):
+    env = {k: v for k, v in os.environ.items() if k != "LESSON_MODE"}
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "record_all.py")], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "make record" in proc.stdout
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "record_all.py"), "--notebooks",
+                           str(course_copy / "notebooks"), "42_nope"], env=dict(env, LESSON_MODE="record"),
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "42_nope.ipynb" in proc.stdout
+
+
+def test_notes_of_the_authored_cassette_follow_its_re_recording(tmp_path):
+    from lessonlib.cassette import Cassette, Interaction
+
+    def item(i, model, note=None, content="poem"):
+        raw = {"request": {"method": "POST", "uri": "/v1/chat/completions"}, "response": {"status": {"code": 200}}}
+        if note:
+            raw["note"] = note
+        return Interaction(i, "POST", "/v1/chat/completions", {"model": model, "messages": [content]}, raw)
+
+    old = Cassette(tmp_path / "a.yaml", [item(0, "gpt", "first"), item(1, "gpt", "second"), item(2, "gpt", "other", "x")])
+    new = Cassette(tmp_path / "b.yaml", [item(0, "gemma"), item(1, "gemma", content="x"), item(2, "gemma")])
+    record_all.carry_notes(new, old)
+    assert [i.raw.get("note") for i in new.interactions] == ["first", "other", "second"]
