@@ -334,6 +334,7 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     if os.environ.get("LESSON_SOCKET_GUARD") == "1":
         install_socket_guard()
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
+    previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
     _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
     settings = Settings.read(env_file)
     if settings.problems:
@@ -385,6 +386,9 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
             raise LessonSetupError(str(exc)) from None
         _ACTIVE["server"] = server
         course.server = server
+        if (mode == "record" and previous is not None and previous.mode == "record"
+                and previous.cassette_path == server.cassette_path):  # issue 13: set up, call, set up again, call
+            server.recording.interactions.extend(previous.recording.interactions)
         _follow_cells(server)
         server.key_problems = key_problems  # issue 13: answered by the server, see _Handler._handle
         # plain live mode with a key problem: only that provider goes through the server, to hear the reason

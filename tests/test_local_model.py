@@ -254,3 +254,17 @@ def test_fidelity_checks_tell_the_api_of_a_local_servers_recording_by_its_path(t
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert [ex.provider for ex in wirecheck.exchanges(path)] == ["anthropic", "openai", "openai"]
     assert not wirecheck.request_problems(wirecheck.exchanges(path)[0])
+
+
+def test_re_running_the_set_up_cell_in_record_mode_keeps_what_was_recorded(monkeypatch, capsys, upstream, tmp_path):
+    """Set up, call, set up again, call: the cassette holds both calls, not only the second (issue 13)."""
+    env = dict(LESSON_MODE="record", OPENAI_BASE_URL=upstream + "/v1", LESSON_OPENAI_MODEL="gemma-3-270m",
+               ANTHROPIC_API_KEY=GOOD_ANTHROPIC)
+    course, _ = _setup(monkeypatch, capsys, **env)
+    openai.OpenAI().chat.completions.create(model=course.openai_model, messages=ASK)
+    course, _ = _setup(monkeypatch, capsys, **env)  # the learner re-runs the set-up cell
+    openai.OpenAI().chat.completions.create(model=course.openai_model, messages=[{"role": "user", "content": "again"}])
+    _stop_active()  # what the kernel does when it shuts down
+    saved = yaml.safe_load((tmp_path / "02_openai_chat.yaml").read_text())
+    sent = [json.loads(i["request"]["body"])["messages"][0]["content"] for i in saved["interactions"]]
+    assert sent == ["hi", "again"]
