@@ -25,8 +25,8 @@ from lessonlib.config import LessonSetupError, _stop_active
 from lessonlib.replay import ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
-OPENAI_KEY = "sk-proj-Qx7Vb2Lm9Tz4Wk1Np8Rs5Yh3Jd6Fc0GeAb12Cd34"
-ANTHROPIC_KEY = "sk-ant-api03-Hu4Zr8Xe2Mv6Bq1Lt9Ws3Kn7Dp5Ya0CjEf56"
+OPENAI_KEY = "sk-proj-FAKEQx7Vb2Lm9Tz4Wk1Np8Rs5Yh3Jd6Fc0GeAb12"  # made up: not a key
+ANTHROPIC_KEY = "sk-ant-api03-FAKEHu4Zr8Xe2Mv6Bq1Lt9Ws3Kn7Dp5Ya0Cj"  # made up: not a key
 ASK = [{"role": "user", "content": "hi"}]
 
 

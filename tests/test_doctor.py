@@ -20,8 +20,8 @@ from lessonlib.config import CASSETTE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 # Random-looking bodies, so a leaked piece of a key cannot hide among ordinary words.
-GOOD_OPENAI = "sk-proj-Qx7Vb2Lm9Tz4Wk1Np8Rs5Yh3Jd6Fc0Ge"
-GOOD_ANTHROPIC = "sk-ant-api03-Hu4Zr8Xe2Mv6Bq1Lt9Ws3Kn7Dp5Ya0Cj"
+GOOD_OPENAI = "sk-proj-FAKEQx7Vb2Lm9Tz4Wk1Np8Rs5Yh3Jd6F"  # made up: not a key
+GOOD_ANTHROPIC = "sk-ant-api03-FAKEHu4Zr8Xe2Mv6Bq1Lt9Ws3Kn7Dp5Y"  # made up: not a key
 SECRETS = [GOOD_OPENAI, GOOD_ANTHROPIC]
 
 

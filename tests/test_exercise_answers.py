@@ -423,15 +423,6 @@ def _wait_wrong_jitter(n, retry_after=None):
     return (high * 0.5, high) if retry_after is None else (low, high)
 
 
-async def _gather_leaks_semaphore(coros, limit):  # issue 17: acquires and never releases
-    sem = asyncio.Semaphore(limit)
-
-    async def one(c):
-        await sem.acquire()
-        return await c
-
-    return await asyncio.gather(*(one(c) for c in coros))
-
 
 async def _gather_semaphore_per_task(coros, limit):  # issue 17: a new Semaphore inside each wrapper
     async def one(c):
@@ -446,14 +437,6 @@ async def _gather_around_whole_gather(coros, limit):
     async with sem:
         return await asyncio.gather(*coros)
 
-
-async def _retry_until_all_work(call, items, attempts=2):  # issue 17: a retry loop that ignores `attempts`
-    results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)
-    while any(isinstance(r, Exception) for r in results):
-        failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
-        for i, outcome in zip(failed, await asyncio.gather(*(call(items[i]) for i in failed), return_exceptions=True)):
-            results[i] = outcome
-    return results
 
 
 async def _retry_one_round_too_few(call, items, attempts=2):
@@ -609,6 +592,7 @@ WRONG = [
     ("08.1", lambda data, mt: _blocks(data, mt, prefix=True), "bare base64 text"),
     ("08.1", lambda data, mt: ({"type": "image_url", "url": "x"}, {}), "OpenAI nests the URL"),
     ("08.2", _sniff_riff_only, "b'RIFF' alone is not enough"),
+    ("08.2", _sniff_jpeg_fallback, "you returned 'image/jpeg'; expected None"),
     ("08.2", _sniff_format_names, "not a format name"),
     ("08.3", _fit_enlarges, "never enlarge"),
     ("08.3", lambda w, h, m: (w * min(1, m / max(w, h)), h * min(1, m / max(w, h))), "whole numbers"),
@@ -958,3 +942,10 @@ def test_right_answer_written_differently_passes(case, request):
 def test_every_exercise_has_wrong_and_alternative_answers():
     _load_all()
     assert set(EXERCISES) == {c[0] for c in WRONG} == {c[0] for c in RIGHT}
+
+
+def test_a_jpeg_fallback_is_not_told_about_webp():
+    """Issue 17: the RIFF/WebP note belongs only to answers that said 'image/webp' for a WAV file."""
+    from lessonlib.exercises import run
+
+    assert "RIFF' alone" not in run("08.2", _sniff_jpeg_fallback).message
