@@ -265,31 +265,6 @@ def _set_env(var: str, value: str) -> None:
     os.environ[var] = value
 
 
-def install_socket_guard() -> None:
-    """Make any connection to a non-loopback address fail loudly (the test suite turns this on:
-    replay mode must never touch the network)."""
-    import ipaddress
-    import socket
-
-    if getattr(socket.socket.connect, "_lesson_guard", False):
-        return
-    original_connect = socket.socket.connect
-
-    def guarded_connect(sock: socket.socket, address: Any) -> Any:
-        host = address[0] if isinstance(address, tuple) else None
-        if host is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                loopback = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                loopback = host == "localhost"
-            if not loopback:
-                raise ConnectionRefusedError(f"lessonlib socket guard: replay mode must not connect to {host}")
-        return original_connect(sock, address)
-
-    guarded_connect._lesson_guard = True  # type: ignore[attr-defined]
-    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
-
-
 atexit.register(_stop_active)
 
 
@@ -332,6 +307,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
 
     install_error_display()
     if os.environ.get("LESSON_SOCKET_GUARD") == "1":
+        from ._testhooks import install_socket_guard
+
         install_socket_guard()
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far

@@ -116,7 +116,7 @@ def test_live_mode_against_a_local_server_needs_no_key(monkeypatch):
 
 
 def test_socket_guard_blocks_non_loopback(monkeypatch):
-    from lessonlib.config import install_socket_guard
+    from lessonlib._testhooks import install_socket_guard
 
     install_socket_guard()  # the test run turns it on (conftest); idempotent
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

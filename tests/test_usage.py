@@ -110,7 +110,7 @@ def test_the_replay_server_reports_usage_and_the_guard(tmp_path, monkeypatch):
     """The report the kernels write: indexes played, misses, socket_guard (and kernel: false here)."""
     import openai
 
-    from lessonlib.config import install_socket_guard
+    from lessonlib._testhooks import install_socket_guard
     from lessonlib.replay import ReplayServer
 
     install_socket_guard()  # conftest turns it on for the run; idempotent
