@@ -8,6 +8,8 @@ notebook: replay mode whatever .env says, instant pacing (except cassettes marke
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 
 os.environ["LESSON_MODE"] = "replay"
@@ -32,6 +34,51 @@ def pytest_configure(config):
         # so tests/test_usage.py reads only what this run's kernels played.
         for stale in [*USAGE_DIR.glob("*.json"), *USAGE_DIR.glob("*.tmp")]:
             stale.unlink(missing_ok=True)
+
+
+RUN_TWICE = os.environ.get("LESSON_NBVAL_RUN_TWICE", "1") != "0"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Every notebook cell runs twice in a row under nbval, and both runs must match the stored output.
+
+    The second run is what a learner does when re-running a cell: it must show the same lesson again
+    (issue 12, defect 12). As JupyterLab does, each execute request carries the cell's id, which
+    lessonlib's replay server follows (IPython's pre_run_cell event) to answer a re-run with the cell's
+    own recordings. LESSON_NBVAL_RUN_TWICE=0 runs each cell once (bench/p1_validation.py's plain pass).
+    """
+    cell = getattr(item, "cell", None)
+    kernel = getattr(getattr(item, "parent", None), "kernel", None)
+    if cell is None or kernel is None or not hasattr(kernel, "kc"):
+        return (yield)
+    _send_cell_ids(kernel.kc.session)
+    kernel.kc.session.lesson_cell_id = cell.get("id")
+    result = yield
+    if RUN_TWICE and not item.options.get("skip"):
+        try:
+            item.runtest()
+        except Exception as exc:
+            exc.args = ("re-running this cell (as a learner may) did not show its lesson again: "
+                        + str(exc.args[0] if exc.args else ""), *exc.args[1:])
+            raise
+    return result
+
+
+def _send_cell_ids(session):
+    """Make this kernel client's execute requests carry ``metadata.cellId``, as JupyterLab's do."""
+    if getattr(session, "lesson_cell_id", False) is not False:
+        return
+    send = session.msg
+
+    def msg(msg_type, content=None, *args, **kwargs):
+        out = send(msg_type, content, *args, **kwargs)
+        if msg_type == "execute_request" and session.lesson_cell_id:
+            out["metadata"]["cellId"] = session.lesson_cell_id
+        return out
+
+    session.msg = msg
+    session.lesson_cell_id = None
 
 
 def pytest_collection_modifyitems(items):

@@ -1,66 +1,78 @@
 """Defect 12 of issue 12, at notebook level: re-running a cell shows its lesson again.
 
-The replay server learns which cell runs from IPython's pre_run_cell event (JupyterLab sends the cell id);
-a re-run of a cell gets the answers of its first run, and later cells keep theirs. These tests run
-notebooks with nbclient, sending cell ids as JupyterLab does.
+`make test` checks this for every cell of every notebook: under nbval each cell runs twice in a row and
+both runs must match the stored output (conftest.pytest_runtest_call; each execute request carries the
+cell's id, as JupyterLab sends it, and lessonlib's replay server follows it). These tests prove that
+check bites, in a nbval run of two probe notebooks:
+- zz_rerun_replay asks the same question in two cells, recorded with two different answers: only a
+  server that knows which cell runs gives the re-run of the first cell its own answer again;
+- zz_rerun_counter has a cell whose re-run prints something else: the run must fail, saying so.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+ASK = ("from openai import OpenAI\n"
+       "answer = OpenAI().chat.completions.create(model='gpt-5.4-mini', messages=[{'role': 'user', 'content': 'same'}])\n"
+       "print(answer.choices[0].message.content)")
 
 
-def run_each_cell_twice(name: str) -> list[tuple[int, str, str]]:
-    """Run notebook ``name`` with nbclient, each code cell twice in a row (with its cell id, as JupyterLab
-    sends it); return (cell index, first outputs, second outputs) for every cell whose outputs differ."""
-    import re
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
-    timing = re.compile(r"\b\d+(\.\d+)?\s?(s|ms|seconds)\b|\b\d+(\.\d+)?\s?×|0x[0-9a-f]{6,16}|127\.0\.0\.1:\d+")
-
-    def shown(cell) -> str:
-        """Outputs without what differs between two runs anyway: timings, ports, addresses; the order in which
-        two concurrent streams interleave (04); and the second log handler a re-run of 09's set-up cell adds."""
-        outs = [o.get("text") or o.get("evalue") or json.dumps(o.get("data", {}).get("text/plain", "")) for o in cell.outputs]
-        text = re.sub(r"attempt \d+", "attempt N", re.sub(r"[OA]{20,}", "OA…", timing.sub("…", "".join(outs))))
-        lines = text.splitlines()
-        return "\n".join(line for n, line in enumerate(lines) if n == 0 or line != lines[n - 1])
-
-    differ = []
-    with client.setup_kernel():
-        send, current = client.kc.session.msg, [None]
-
-        def msg(msg_type, content=None, *args, **kwargs):
-            out = send(msg_type, content, *args, **kwargs)
-            if msg_type == "execute_request":
-                out["metadata"]["cellId"] = current[0]
-            return out
-
-        client.kc.session.msg = msg
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            current[0] = cell.get("id")
-            client.execute_cell(cell, index)
-            first = shown(cell)
-            client.execute_cell(cell, index)
-            if "nbval-ignore-output" in cell.metadata.get("tags", []):
-                continue  # its output varies by design (a progress bar, two streams interleaving); nbval skips it too
-            if shown(cell) != first:
-                differ.append((index, first[:300], shown(cell)[:300]))
-    return differ
+def _notebook(path: Path, cells: list[tuple[str, str]]) -> None:
+    """A notebook of (source, stored stdout) code cells, stored as if run once, top to bottom."""
+    code = [{"cell_type": "code", "execution_count": n, "id": f"cell-{n}", "source": source,
+             "metadata": {"tags": ["nbval-ignore-output"]} if "setup(" in source else {},  # its banner
+             "outputs": [{"name": "stdout", "output_type": "stream", "text": out}] if out else []}
+            for n, (source, out) in enumerate(cells, 1)]
+    nb = {"cells": code, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb), encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
-def test_12_each_cell_run_twice_in_a_row_shows_its_lesson_again(name):
-    assert run_each_cell_twice(name) == []
+def _answer(text: str) -> dict:
+    chat = {"id": "chatcmpl-RERUN", "object": "chat.completion", "created": 1, "model": "gpt-5.4-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10}}
+    return {"request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions",
+                        "body": json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "same"}]})},
+            "response": {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"]},
+                         "body": {"string": json.dumps(chat)}}}
+
+
+def test_nbval_runs_every_cell_twice_with_its_cell_id_and_a_changed_re_run_fails(tmp_path):
+    probe = ROOT / ".pytest_probe_rerun"  # inside the repo, so the repo's conftest.py applies; git-ignored
+    shutil.rmtree(probe, ignore_errors=True)
+    probe.mkdir()
+    try:
+        cassettes = tmp_path / "cassettes"
+        cassettes.mkdir()
+        (cassettes / "zz_rerun_replay.yaml").write_text(yaml.safe_dump(
+            {"provenance": {"kind": "authored"}, "interactions": [_answer("first"), _answer("second")]}))
+        _notebook(probe / "zz_rerun_replay.ipynb", [("import lessonlib\ncourse = lessonlib.setup('zz_rerun_replay')", ""),
+                                                    (ASK, "first\n"), (ASK, "second\n")])
+        _notebook(probe / "zz_rerun_counter.ipynb", [("n = 0", ""), ("n += 1\nprint(n)", "1\n")])
+        env = {**os.environ, "LESSON_CASSETTE_DIR": str(cassettes), "LESSON_USAGE_DIR": str(tmp_path / "usage")}
+        env.pop("LESSON_NBVAL_RUN_TWICE", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "-rA", str(probe)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    out = proc.stdout + proc.stderr
+    passed = {line.split("::")[-1] for line in out.splitlines() if line.startswith("PASSED")}
+    failed = [line for line in out.splitlines() if line.startswith("FAILED")]
+    # every cell of the replay probe passed twice: its re-run of cell 1 got "first" again, not "second"
+    assert sum("zz_rerun_replay" in line for line in out.splitlines() if line.startswith("PASSED")) == 3, out[-3000:]
+    assert {"Cell 0", "Cell 1", "Cell 2"} <= passed, out[-3000:]
+    # the counter's first cell passes; its second prints 2 on the re-run, and the run names why
+    assert len(failed) == 1 and "zz_rerun_counter.ipynb::Cell 1" in failed[0], out[-3000:]
+    assert "re-running this cell (as a learner may) did not show its lesson again" in out, out[-3000:]
+    assert proc.returncode == 1, out[-3000:]
