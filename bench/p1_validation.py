@@ -5,7 +5,8 @@
     python bench/p1_validation.py --xdist-stability 10   # run `-n 2 --dist loadfile` 10 times, count failures
 
 *Real*: the test command over every notebook, ``python -m pytest notebooks/`` (pyproject's nbval options:
-strict output comparison, sanitizers, replay mode through conftest.py).
+strict output comparison, sanitizers, replay mode through conftest.py), each cell run once
+(LESSON_NBVAL_RUN_TWICE=0: the re-run pass that `make test` adds is part of P7, not of this ratio).
 
 *Floor*: the same pytest command over temporary notebooks (bench/results/floor-PID/, git-ignored), one per
 real notebook and with the same name and kernel, whose only cell holds every import statement found in
@@ -86,7 +87,8 @@ def run_pytest(target: Path, extra: list[str]) -> dict:
     """Run the test command on ``target``; wall seconds, outcome and per-notebook seconds."""
     usage = Path(tempfile.mkdtemp(prefix="lessonbench-usage-"))
     junit = usage / "junit.xml"
-    env = dict(os.environ, LESSON_USAGE_DIR=str(usage))
+    # One pass per cell, as before issue 14: `make test` also re-runs every cell (conftest.py), which P7 times.
+    env = dict(os.environ, LESSON_USAGE_DIR=str(usage), LESSON_NBVAL_RUN_TWICE="0")
     cmd = [sys.executable, "-m", "pytest", str(target.relative_to(ROOT)), "-q", *extra, f"--junitxml={junit}"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)

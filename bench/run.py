@@ -1,6 +1,6 @@
 """Run the course's benchmarks and print one line per figure, with its goal and verdict.
 
-    python bench/run.py              # all six (about 6-7 minutes; P1 takes most of it)
+    python bench/run.py              # all seven (about 20 minutes; P1 and P7 take most of it)
     python bench/run.py P2 P3        # a subset
     python bench/run.py P1 --p1-repeat 3 --p1-no-xdist
 
@@ -15,6 +15,7 @@ Results also go to bench/results/latest.json (git-ignored). What each one measur
     P4  bench/p4_async_batch.py     50 requests, Semaphore(10), 0.2 s latency vs the 1.0 s ideal
     P5  bench/p5_trimming.py        trim_messages vs the lesson's trim_conversation
     P6  bench/p6_token_estimate.py  count_messages vs usage.prompt_tokens of real OpenAI recordings
+    P7  bench/p7_test_loop.py       `make test` here vs on 74638f6, fresh clones, back to back (~15 min)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH, Result, load_average  # noqa: E402
 
-ALL = ["P1", "P2", "P3", "P4", "P5", "P6"]
+ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"]
 
 
 def run_one(key: str, args: argparse.Namespace) -> Result:
@@ -60,6 +61,10 @@ def run_one(key: str, args: argparse.Namespace) -> Result:
         import p6_token_estimate
 
         return p6_token_estimate.measure()
+    if key == "P7":
+        import p7_test_loop
+
+        return p7_test_loop.measure(args.p7_before)
     raise SystemExit(f"unknown benchmark {key!r}: choose from {' '.join(ALL)}")
 
 
@@ -68,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("only", nargs="*", metavar="P#", help="which benchmarks (default: all)")
     parser.add_argument("--p1-repeat", type=int, default=1, help="P1 repeats (each ~4 min with xdist)")
     parser.add_argument("--p1-no-xdist", action="store_true", help="P1: skip the pytest-xdist runs")
+    parser.add_argument("--p7-before", default="74638f6", help="P7: the commit to compare `make test` with")
     args = parser.parse_args(argv)
     keys = [k.upper() for k in args.only] or ALL
     for key in keys:
