@@ -305,7 +305,7 @@ def _lab_css(exporter: HTMLExporter) -> dict[str, str]:
     raise SystemExit("build_site: nbconvert's lab template styles (static/index.css) were not found")
 
 
-def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False) -> dict:
+def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False, only: list[str] | None = None) -> dict:
     started = time.monotonic()
     out = out.resolve()
     if out.exists():
@@ -320,7 +320,7 @@ def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False
     links = Links({p.stem for p in paths}, repo, branch, out)
     readme_text = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = readme_summaries(readme_text)
-    lessons = [render_notebook(p, exporter, links, out, rows) for p in paths]
+    lessons = [render_notebook(p, exporter, links, out, rows) for p in paths if not only or p.stem in only]
     readme = render_readme(links, out)
     course_title = readme.title
 
@@ -395,8 +395,10 @@ def main(argv: list[str] | None = None) -> int:
                         "$SITE_REPO, else the GitHub remote origin")
     parser.add_argument("--branch", default=os.environ.get("SITE_BRANCH", "main"),
                         help="branch for links to repository files (default main)")
+    parser.add_argument("--only", nargs="+", metavar="NN_name", help="build only these notebooks' pages (a quick "
+                        "look, or a test of one page; links to the others stay as in the full site)")
     args = parser.parse_args(argv)
-    build(Path(args.out), resolve_repo(args.repo), args.branch)
+    build(Path(args.out), resolve_repo(args.repo), args.branch, only=args.only)
     return 0
 
 
