@@ -1,13 +1,8 @@
 """Token arithmetic for chat histories: count, estimate image cost, trim to a budget.
 
-Works on OpenAI-style and Anthropic-style message lists alike, with plain-string content, content
-lists (text, images, tool blocks), ``None`` content and SDK message objects.
-
-How close the estimate comes: tests/test_tokens.py compares ``count_messages`` with the
-``usage.prompt_tokens`` of real OpenAI recordings made by other projects (tests/wire/real/); at least
-10 of the 11 are within 3 tokens (bench/p6_token_estimate.py prints them all). Counts are cached by
-the message's *value* (see ``count_message``), so a chat loop that trims before every request
-tokenizes each message once, and a message changed in place is counted again.
+Reads OpenAI- and Anthropic-style messages alike (strings, content lists, tool blocks, ``None``, SDK objects).
+On the real OpenAI recordings in tests/wire/real/, ``count_messages`` comes within 3 tokens of
+``usage.prompt_tokens`` on at least 10 of 11 (tests/test_tokens.py, bench/p6_token_estimate.py).
 Taught in: 07_multi_turn (counting and trimming), 08_vision (image tokens).
 """
 
@@ -19,42 +14,34 @@ import io
 import json
 import math
 import os
+from contextlib import suppress
 from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-__all__ = [
-    "count_text",
-    "count_message",
-    "count_messages",
-    "image_tokens",
-    "recorded_bills",
-    "tool_definitions_text",
-    "trim_messages",
-]
+from .providers import sse_data
 
-ANTHROPIC_MAX_IMAGE_TOKENS = 1600  # Anthropic's vision guide: larger images are scaled down first
+__all__ = ["clear_count_cache", "count_text", "count_message", "count_messages", "image_tokens", "recorded_bills",
+           "tool_definitions_text", "trim_messages"]
+
 MESSAGE_OVERHEAD = 3  # tokens OpenAI's chat format adds around every message
 REPLY_PRIMING = 3  # tokens that prime the assistant's reply
+TOOLS_OVERHEAD = 9  # tokens around the tool block (fitted on the real recordings in tests/wire/real/)
+ANTHROPIC_MAX_IMAGE_TOKENS = 1600  # Anthropic's vision guide: larger images are scaled down first
 _CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
 WIRE = Path(__file__).resolve().parent.parent / "tests" / "wire" / "real"  # real traffic, see its SOURCES.md
 
 
-@lru_cache(maxsize=4)
-def _encoding(name: str) -> Any:
+@lru_cache(maxsize=64)
+def _encoding_for(model: str | None) -> Any:
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_CACHE))  # ships with the repo: no download
     import tiktoken
 
-    return tiktoken.get_encoding(name)
-
-
-def _encoding_for(model: str | None) -> Any:
     # gpt-4o, gpt-4.1, gpt-5.x and o-series use o200k_base; gpt-4 and gpt-3.5 used cl100k_base.
-    if model and model.startswith(("gpt-4-", "gpt-3.5")) or model == "gpt-4":
-        return _encoding("cl100k_base")
-    return _encoding("o200k_base")
+    old = model and model.startswith(("gpt-4-", "gpt-3.5")) or model == "gpt-4"
+    return tiktoken.get_encoding("cl100k_base" if old else "o200k_base")
 
 
 def count_text(text: str | None, model: str | None = None) -> int:
@@ -64,34 +51,27 @@ def count_text(text: str | None, model: str | None = None) -> int:
     return len(_encoding_for(model).encode(text, disallowed_special=()))
 
 
-def image_tokens(
-    width: int, height: int, provider: str = "openai", detail: str = "high", model: str | None = None
-) -> int:
-    """Estimated input tokens for one image.
+def image_tokens(width: int, height: int, provider: str = "openai", detail: str = "high",
+                 model: str | None = None) -> int:
+    """Estimated input tokens for one image, by the providers' published rules of thumb (``usage`` has the bill).
 
-    OpenAI (gpt-4o-style tiling): ``low`` is a flat 85; ``high`` scales the image to fit 2048x2048,
-    then its short side to 768, and charges 170 per 512-px tile plus 85. ``gpt-4o-mini`` counts the
-    same tiles at 5,667 each plus 2,833 (its published rate: the price per image is about the same,
-    the token price is lower); pass ``model=`` to get it. Anthropic: about ``width * height / 750``,
-    after the image is scaled down so that its long side is at most 1568 px and it costs at most about
-    1,600 tokens (~1.15 megapixels). Both are the providers' published rules of thumb for their widely
-    used models (newer models may allow more); the bill is in ``usage``.
+    OpenAI: ``low`` is a flat 85; ``high`` fits the image in 2048x2048, then its short side in 768, and
+    charges 170 per 512-px tile plus 85 (``gpt-4o-mini``: 5,667 per tile plus 2,833, about the same price).
+    Anthropic: about ``width * height / 750`` once the long side is at most 1568 px and the cost at most 1,600.
     """
     if provider == "anthropic":
         scale = min(1.0, 1568 / max(width, height), math.sqrt(ANTHROPIC_MAX_IMAGE_TOKENS * 750 / (width * height)))
-        w, h = width * scale, height * scale
-        return max(1, math.ceil(w * h / 750))
+        return max(1, math.ceil((width * scale) * (height * scale) / 750))
     base, per_tile = (2833, 5667) if model and str(model).startswith("gpt-4o-mini") else (85, 170)
     if detail == "low":
         return base
     scale = min(1.0, 2048 / max(width, height))
     w, h = width * scale, height * scale
     scale = min(1.0, 768 / min(w, h))
-    w, h = w * scale, h * scale
-    return base + per_tile * math.ceil(w / 512) * math.ceil(h / 512)
+    return base + per_tile * math.ceil(w * scale / 512) * math.ceil(h * scale / 512)
 
 
-def _image_size_from_base64(data: str) -> tuple[int, int] | None:
+def _image_size(data: str) -> tuple[int, int] | None:
     try:
         from PIL import Image
 
@@ -99,35 +79,6 @@ def _image_size_from_base64(data: str) -> tuple[int, int] | None:
             return img.size
     except Exception:  # noqa: BLE001 - not an image we can read: fall back to a default estimate
         return None
-
-
-def _part_tokens(part: Any, model: str | None) -> int:
-    if isinstance(part, str):
-        return count_text(part, model)
-    if not isinstance(part, dict):
-        part = _as_dict(part)
-    kind = part.get("type")
-    if kind == "text":
-        return count_text(part.get("text"), model)
-    if kind == "image_url":
-        url = (part.get("image_url") or {}).get("url", "")
-        detail = (part.get("image_url") or {}).get("detail", "high")
-        size = _image_size_from_base64(url.split(",", 1)[1]) if url.startswith("data:") and "," in url else None
-        return image_tokens(*(size or (1024, 1024)), provider="openai",
-                            detail="low" if detail == "low" else "high", model=model)
-    if kind == "image":
-        source = part.get("source") or {}
-        size = _image_size_from_base64(source.get("data", "")) if source.get("type") == "base64" else None
-        return image_tokens(*(size or (1092, 1092)), provider="anthropic")
-    if kind == "tool_use":
-        return count_text(part.get("name"), model) + count_text(json.dumps(part.get("input", {})), model)
-    if kind == "tool_result":
-        content = part.get("content")
-        if isinstance(content, list):
-            return sum(_part_tokens(p, model) for p in content)
-        return count_text(content if isinstance(content, str) else json.dumps(content), model)
-    # Unknown block: count its JSON so nothing is silently free.
-    return count_text(json.dumps(part, default=str), model)
 
 
 def _as_dict(message: Any) -> dict[str, Any]:
@@ -138,57 +89,62 @@ def _as_dict(message: Any) -> dict[str, Any]:
     return dict(message)
 
 
+def _part_tokens(part: Any, model: str | None) -> int:
+    if isinstance(part, str):
+        return count_text(part, model)
+    part = _as_dict(part)
+    kind = part.get("type")
+    if kind == "text":
+        return count_text(part.get("text"), model)
+    if kind == "image_url":
+        image = part.get("image_url") or {}
+        url = image.get("url", "")
+        size = _image_size(url.split(",", 1)[1]) if url.startswith("data:") and "," in url else None
+        return image_tokens(*(size or (1024, 1024)), "openai", image.get("detail", "high"), model)
+    if kind == "image":
+        source = part.get("source") or {}
+        size = _image_size(source.get("data", "")) if source.get("type") == "base64" else None
+        return image_tokens(*(size or (1092, 1092)), "anthropic")
+    if kind == "tool_use":
+        return count_text(part.get("name"), model) + count_text(json.dumps(part.get("input", {})), model)
+    if kind == "tool_result":
+        content = part.get("content")
+        if isinstance(content, list):
+            return sum(_part_tokens(p, model) for p in content)
+        return count_text(content if isinstance(content, str) else json.dumps(content), model)
+    return count_text(json.dumps(part, default=str), model)  # unknown block: its JSON, so nothing is free
+
+
 # ---- counting, with a cache keyed by the message's value ------------------------------------------
 
 _COUNTS: dict[Any, int] = {}  # (model, role, content) or (model, frozen message) -> tokens
 _COUNTS_MAX = 1 << 18  # entries; when full, the older half is dropped
-_DICT, _LIST, _TUPLE = object(), object(), object()  # tags, so that {"a": 1} and [["a", 1]] never share a key
-
-
-class _Uncacheable(Exception):
-    pass
 
 
 def _freeze(value: Any) -> Any:
-    """An immutable, hashable copy of a JSON-like value that equals another's only if the values are the
-    same (type included: 1, 1.0 and True are different keys). Anything else is not cached."""
+    """A hashable copy of a JSON-like value, tagged with each part's type so that 1, 1.0 and True, or {"a": 1}
+    and [["a", 1]], never share a key. TypeError for anything else (which is then not cached)."""
     kind = type(value)
     if kind is str or value is None:
         return value
-    if kind is int or kind is float or kind is bool:
+    if kind in (int, float, bool):
         return (kind, value)
     if kind is dict:
-        return (_DICT, *((k, _freeze(v)) for k, v in value.items()))
-    if kind is list:
-        return (_LIST, *(_freeze(v) for v in value))
-    if kind is tuple:
-        return (_TUPLE, *(_freeze(v) for v in value))
-    raise _Uncacheable
+        return (dict, *((k, _freeze(v)) for k, v in value.items()))
+    if kind in (list, tuple):
+        return (kind, *map(_freeze, value))
+    raise TypeError(kind)
 
 
-def _cache_key(message: Any, model: str | None) -> Any:
-    """The message's whole value (never its identity): a message changed in place gets a new key."""
-    if type(message) is dict:
-        if len(message) == 2:
-            role, content = message.get("role"), message.get("content")
-            if type(role) is str and type(content) is str:
-                return (model, role, content)  # the chat-loop case: str hashes are cached, a lookup is cheap
-        msg = message
-    elif hasattr(message, "model_dump"):
-        msg = message.model_dump(exclude_none=True)
-    else:
-        return None
+def _cache_key(msg: dict[str, Any], model: str | None) -> Any:
+    """The message's whole value, never its identity: a message changed in place gets a new key."""
+    role, content = msg.get("role"), msg.get("content")
+    if len(msg) == 2 and type(role) is str and type(content) is str:
+        return (model, role, content)  # the chat-loop case: str hashes are cached, a lookup is cheap
     try:
         return (model, _freeze(msg))
-    except _Uncacheable:
+    except TypeError:
         return None
-
-
-def _remember(key: Any, tokens: int) -> None:
-    if len(_COUNTS) >= _COUNTS_MAX:
-        for old in list(islice(_COUNTS, _COUNTS_MAX // 2)):  # dicts keep insertion order: oldest first
-            del _COUNTS[old]
-    _COUNTS[key] = tokens
 
 
 def clear_count_cache() -> None:
@@ -202,17 +158,16 @@ def _role_tokens(role: str, model: str | None) -> int:
 
 
 def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
-    role = msg.get("role")
-    content = msg.get("content")
+    role, content = msg.get("role"), msg.get("content")
     calls = msg.get("tool_calls") or []
     total = 0
     if content or not calls:  # an assistant turn that only calls tools is read as the calls alone
         total += MESSAGE_OVERHEAD
         if role != "tool":  # a tool result's header (functions.NAME) is charged to its call, below
-            total += _role_tokens(role, model) if type(role) is str else count_text(str(role or ""), model)
+            total += _role_tokens(str(role or ""), model)
         if isinstance(content, str):
             total += count_text(content, model)
-        elif isinstance(content, Iterable) and content is not None:
+        elif isinstance(content, Iterable):
             total += sum(_part_tokens(part, model) for part in content)
         if msg.get("name"):
             total += 1 + count_text(msg["name"], model)
@@ -220,29 +175,27 @@ def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
         fn = _as_dict(call).get("function") or {}
         name = fn.get("name") or ""
         total += MESSAGE_OVERHEAD + count_text(f"{role or 'assistant'} to=functions.{name}", model)
-        total += count_text(fn.get("arguments"), model)
-        total += count_text(f"functions.{name}", model)  # the header of the tool message that answers it
+        total += count_text(fn.get("arguments"), model) + count_text(f"functions.{name}", model)
     return total
 
 
 def count_message(message: Any, model: str | None = None) -> int:
     """Tokens one message costs in a prompt: role, content, name, tool calls and the per-message overhead.
 
-    Tool calls are counted as OpenAI's chat format is reconstructed by community counters: each call is
-    a message of its own, ``assistant to=functions.NAME`` followed by its arguments, and each ``tool``
-    message answering it is headed ``functions.NAME``. That header is charged to the call (the tool
-    message does not carry the name), so every message can be counted alone and a history's count is
-    the sum of its messages' counts. Results are cached by the message's value, so counting the same
-    message again costs a dict lookup, and a message changed in place is counted anew.
-    """
-    key = _cache_key(message, model)
+    Tool calls are read as community counters reconstruct OpenAI's format: each call is a message
+    ``assistant to=functions.NAME`` plus its arguments, and the ``functions.NAME`` header of the tool
+    message that answers it is charged to the call, so a history's count is the sum of its messages'.
+    Counts are cached by the message's value: counting a message again is a dict lookup."""
+    msg = _as_dict(message)
+    key = _cache_key(msg, model)
+    if key is not None and (hit := _COUNTS.get(key)) is not None:
+        return hit
+    tokens = _count_uncached(msg, model)
     if key is not None:
-        hit = _COUNTS.get(key)
-        if hit is not None:
-            return hit
-    tokens = _count_uncached(_as_dict(message), model)
-    if key is not None:
-        _remember(key, tokens)
+        if len(_COUNTS) >= _COUNTS_MAX:
+            for old in list(islice(_COUNTS, _COUNTS_MAX // 2)):  # dicts keep insertion order: oldest first
+                del _COUNTS[old]
+        _COUNTS[key] = tokens
     return tokens
 
 
@@ -269,42 +222,27 @@ def _ts_properties(schema: dict[str, Any], indent: str = "") -> str:
 
 
 def tool_definitions_text(tools: Iterable[Any]) -> str:
-    """Tool definitions as the model reads them: a TypeScript-like ``namespace functions`` block, as
-    community token counters reconstruct it (OpenAI does not publish it). Takes OpenAI's
-    ``{"type": "function", "function": {...}}`` and Anthropic's ``{"name", "input_schema"}`` shapes."""
+    """Tool definitions as the model reads them: a TypeScript-like ``namespace functions`` block, as community
+    counters reconstruct it (OpenAI does not publish it), from OpenAI's or Anthropic's tool shape."""
     lines = ["namespace functions {", ""]
-    for tool in tools:
-        tool = _as_dict(tool)
+    for tool in map(_as_dict, tools):
         fn = tool.get("function") or tool
         if fn.get("description"):
             lines.append(f"// {fn['description']}")
         params = fn.get("parameters") or fn.get("input_schema") or {}
-        if params.get("properties"):
-            lines += [f"type {fn.get('name')} = (_: {{", _ts_properties(params), "}) => any;"]
-        else:
-            lines.append(f"type {fn.get('name')} = () => any;")
-        lines.append("")
-    lines.append("} // namespace functions")
-    return "\n".join(lines)
+        args = "(_: {\n" + _ts_properties(params) + "\n})" if params.get("properties") else "()"
+        lines += [f"type {fn.get('name')} = {args} => any;", ""]
+    return "\n".join(lines + ["} // namespace functions"])
 
 
-TOOLS_OVERHEAD = 9  # tokens around the tool block (fitted on the real recordings in tests/wire/real/)
-
-
-def count_messages(
-    messages: Iterable[Any],
-    model: str | None = None,
-    *,
-    tools: Iterable[Any] | None = None,
-    response_format: dict[str, Any] | None = None,
-) -> int:
+def count_messages(messages: Iterable[Any], model: str | None = None, *, tools: Iterable[Any] | None = None,
+                   response_format: dict[str, Any] | None = None) -> int:
     """Tokens a whole request costs as a prompt: its messages, plus the ``tools`` it offers and a
     ``response_format`` JSON schema, if you pass them (an estimate; ``usage`` has the bill)."""
     total = REPLY_PRIMING + sum(count_message(m, model) for m in messages)
-    tools = list(tools or [])
-    if tools:
+    if tools := list(tools or []):
         total += count_text(tool_definitions_text(tools), model) + TOOLS_OVERHEAD
-    schema = ((response_format or {}).get("json_schema") or {}).get("schema") if isinstance(response_format, dict) else None
+    schema = (response_format.get("json_schema") or {}).get("schema") if isinstance(response_format, dict) else None
     if schema:
         total += count_text(json.dumps(schema, separators=(",", ":")), model)
     return total
@@ -313,66 +251,41 @@ def count_messages(
 # ---- trimming -------------------------------------------------------------------------------------
 
 
-def _is_tool_followup(msg: dict[str, Any]) -> bool:
-    """True for messages that answer a tool call and cannot stand without it: OpenAI's ``tool``
-    role, or an Anthropic user turn holding any ``tool_result`` block (text may follow it)."""
-    if msg.get("role") == "tool":
-        return True
-    content = msg.get("content")
-    return (
-        msg.get("role") == "user"
-        and isinstance(content, list)
-        and any(_as_dict(p).get("type") == "tool_result" for p in content)
-    )
-
-
-def _is_result_turn(message: Any) -> bool:
-    """An Anthropic user turn holding a ``tool_result`` block (its caller checked the role)."""
-    content = message.get("content") if type(message) is dict else _as_dict(message).get("content")
-    return isinstance(content, list) and any(_as_dict(p).get("type") == "tool_result" for p in content)
-
-
 def _positions(items: list[Any], value: Any) -> list[int]:
-    """Every index of ``value`` in ``items`` (list.index scans at C speed; system prompts are few)."""
-    found, i = [], -1
-    while True:
-        try:
-            i = items.index(value, i + 1)
-        except ValueError:
-            return found
-        found.append(i)
+    """Every index of ``value`` in ``items``: list.index scans at C speed, and system prompts are few."""
+    found: list[int] = []
+    with suppress(ValueError):
+        while True:
+            found.append(items.index(value, found[-1] + 1 if found else 0))
+    return found
 
 
-def _role_of(message: Any) -> Any:
-    if isinstance(message, dict):
-        return message.get("role")
-    role = getattr(message, "role", None)
-    return role if role is not None else _as_dict(message).get("role")
+def _is_tool_followup(message: Any) -> bool:
+    """True for a message that answers a tool call and cannot stand without it: OpenAI's ``tool`` role,
+    or an Anthropic user turn holding any ``tool_result`` block (text may follow it)."""
+    msg = _as_dict(message)
+    content = msg.get("content")
+    if msg.get("role") != "user" or not isinstance(content, list):
+        return msg.get("role") == "tool"
+    return any(_as_dict(p).get("type") == "tool_result" for p in content)
 
 
-def trim_messages(
-    messages: list[Any],
-    max_tokens: int,
-    model: str | None = None,
-    *,
-    count: Callable[[Any], int] | None = None,
-) -> list[Any]:
+def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None, *,
+                  count: Callable[[Any], int] | None = None) -> list[Any]:
     """Keep the system prompt and the most recent turns that fit in ``max_tokens``.
 
     Unlike the lesson's ``trim_conversation`` it never separates a tool call from its results, never
-    returns a history that starts with an assistant turn or an orphaned tool result (Anthropic
-    rejects both), and never re-tokenizes a message it has counted before: it walks back from the
-    newest message, stops at the budget (so it reads only the messages it keeps, plus one cheap scan
-    for system prompts), and looks each count up in ``count_message``'s cache. In a chat loop that
-    trims before every request, only the newest turn is tokenized. ``count=`` replaces the counter.
-    If even the newest user turn does not fit, only the system prompt comes back: check for that
-    before sending. Returns the original message objects, in order.
+    returns a history that starts with an assistant turn or an orphaned tool result (Anthropic rejects
+    both), and reads only the messages it keeps: it walks back from the newest and stops at the budget,
+    looking each count up in ``count_message``'s cache, so a chat loop tokenizes only the newest turn.
+    ``count=`` replaces the counter. If even the newest user turn does not fit, only the system prompt
+    comes back: check for that before sending. Returns the original message objects, in order.
     """
     n = len(messages)
     try:  # plain dicts (the usual case): one pass over the roles at C speed
         roles = list(map(itemgetter("role"), messages))
     except (TypeError, KeyError, IndexError):
-        roles = [_role_of(m) for m in messages]
+        roles = [m.role if hasattr(m, "role") else _as_dict(m).get("role") for m in messages]
     system_idx = sorted(_positions(roles, "system") + _positions(roles, "developer"))
     counter = count or (lambda m: count_message(m, model))
     budget = max_tokens - REPLY_PRIMING - sum(counter(messages[i]) for i in system_idx)
@@ -394,7 +307,7 @@ def trim_messages(
                     start = i
                 continue
         cost = counter(item)
-        if role == "tool" or (role == "user" and _is_result_turn(item)):
+        if role == "tool" or (role == "user" and _is_tool_followup(item)):
             pending += cost  # belongs to the unit of the nearest older message that is not a follow-up
             if used + pending > budget:
                 break
@@ -423,9 +336,9 @@ def _wire_text(value: Any) -> str:
 
 
 def recorded_bills(folder: Path | str | None = None) -> list[dict[str, Any]]:
-    """The OpenAI chat requests recorded by other public projects in ``tests/wire/real/`` (real traffic,
-    see ``tests/wire/SOURCES.md``), each with the ``prompt_tokens`` OpenAI billed for it:
-    ``[{"name": ..., "body": {...}, "prompt_tokens": N}, ...]``. Streams are read for their usage chunk."""
+    """The OpenAI chat requests recorded by other public projects in ``tests/wire/real/`` (see
+    ``tests/wire/SOURCES.md``), each with the ``prompt_tokens`` OpenAI billed for it (a stream's from its
+    usage chunk): ``[{"name": ..., "source": ..., "body": {...}, "prompt_tokens": N}, ...]``."""
     import yaml
 
     out = []
@@ -433,18 +346,12 @@ def recorded_bills(folder: Path | str | None = None) -> list[dict[str, Any]]:
         for n, item in enumerate(yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]):
             if not item["request"].get("body") or item["response"]["status"]["code"] != 200:
                 continue  # errors bill nothing
-            body = json.loads(_wire_text(item["request"]["body"]))
             response = _wire_text((item["response"].get("body") or {}).get("string", ""))
-            usage = None
-            if response.lstrip().startswith("data:"):
-                for event in response.split("\n\n"):
-                    payload = event.strip().removeprefix("data:").strip()
-                    if payload and payload != "[DONE]":
-                        usage = json.loads(payload).get("usage") or usage
-            else:
-                usage = json.loads(response).get("usage")
+            chunks = list(sse_data(response)) if response.lstrip().startswith("data:") else [json.loads(response)]
+            usage = next((c["usage"] for c in reversed(chunks) if c.get("usage")), None)
             if usage:
                 name = path.stem.split("__")[0].removeprefix("openai_chat_") + (f" #{n}" if n else "")
-                out.append({"name": name, "source": path.stem.split("__")[-1], "body": body,
+                out.append({"name": name, "source": path.stem.split("__")[-1],
+                            "body": json.loads(_wire_text(item["request"]["body"])),
                             "prompt_tokens": usage["prompt_tokens"]})
     return out
