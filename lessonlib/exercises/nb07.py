@@ -7,7 +7,6 @@ lesson's (the cassette answers them), so a history that was not sent whole shows
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
@@ -65,8 +64,6 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-# ---- 07.1 -----------------------------------------------------------------------------------------
-
 @exercise(
     "07.1",
     title="A stateless chat turn",
@@ -82,9 +79,9 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
 def _(fn):
     import openai
 
-    from lessonlib.config import DEFAULT_OPENAI_MODEL
+    from lessonlib.config import Settings
 
-    model = os.environ.get("LESSON_OPENAI_MODEL", "").strip() or DEFAULT_OPENAI_MODEL
+    model = Settings.read().openai_model
     client = openai.OpenAI()
     history: list[Any] = [{"role": "system", "content": TUTOR_SYSTEM}]
     for turn, question in enumerate(("What is a decorator?", "Show me an example."), start=1):
@@ -121,8 +118,6 @@ def _(fn):
                          "string you appended.")
     return "two turns, five messages, and the second request carried the first answer."
 
-
-# ---- 07.2 -----------------------------------------------------------------------------------------
 
 TOOL_CALL_TURN = WEATHER_CHAT[2]
 PICTURE_TURN = {
@@ -178,8 +173,6 @@ def _(fn):
                      "tokens of the text, of each 'text' part, and of each tool call's name and arguments.")
     return "None content, content lists and tool calls all count now."
 
-
-# ---- 07.3 -----------------------------------------------------------------------------------------
 
 BUDGETS = (90, 190, 60, 175, 150, 30, 1000)  # the first two split a tool round in a naive cut
 

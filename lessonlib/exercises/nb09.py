@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from lessonlib.exercises import NotYet, call, exercise
+from lessonlib.exercises import NotYet, call, compare, exercise
 from lessonlib.exercises.fixtures import completion, connection_error, message, status_error
 
 
@@ -23,8 +23,6 @@ def _label(err: BaseException) -> str:
     extra = f" with x-should-retry: {should}" if should else ""
     return f"{name}({status}){extra}" if status else name
 
-
-# ---- 09.1 -------------------------------------------------------------------------------------
 
 @exercise("09.1", title="a retry predicate for both SDKs",
           idea="Some errors have no HTTP answer at all (so no status_code); the server can also say itself whether "
@@ -82,8 +80,6 @@ def _(fn: Any) -> str:
             "retry=retry_if_exception(should_retry) on a client with max_retries=0.")
 
 
-# ---- 09.2 -------------------------------------------------------------------------------------
-
 @exercise("09.2", title="the SDK's wait before a retry",
           idea="The wait doubles with each retry up to a cap, then a random jitter shortens it by up to a quarter; "
                "a usable retry-after replaces all that.",
@@ -105,9 +101,8 @@ def _(fn: Any) -> str:
     cases = [(n, None) for n in range(8)] + [(0, 1.0), (3, 30.0), (1, 0.0), (2, 300.0)]
     for n, retry_after in cases:
         shown = f"sdk_wait({n})" if retry_after is None else f"sdk_wait({n}, retry_after={retry_after:g})"
-        out = fn(n) if retry_after is None else fn(n, retry_after=retry_after)
-        if out is None:
-            raise NotYet(f"{shown} returned None: return a (shortest, longest) tuple of seconds.")
+        extra = {} if retry_after is None else {"retry_after": retry_after}
+        out = call(fn, n, **extra, name=shown, want="a (shortest, longest) tuple of seconds")
         try:
             low, high = (float(x) for x in out)
         except (TypeError, ValueError):
@@ -136,8 +131,6 @@ def _(fn: Any) -> str:
     return "that is _calculate_retry_timeout in openai/_base_client.py, jitter and caps included."
 
 
-# ---- 09.3 -------------------------------------------------------------------------------------
-
 @exercise("09.3", title="the request id for a support ticket",
           idea="A response and an error keep the id in different attributes, and some errors never got a response.",
           hint="A successful response keeps it in `response._request_id` (both SDKs set it on the top-level object). "
@@ -163,10 +156,7 @@ def _(fn: Any) -> str:
          "a timeout got no response, so it has no request id: return None."),
     ]
     for obj, want, what, why in cases:
-        try:
-            out = fn(obj)
-        except AttributeError as exc:
-            raise NotYet(f"request_id_of({what}) raised AttributeError ({exc}): {why}") from None
-        if out != want:
-            raise NotYet(f"request_id_of({what}) returned {out!r}, expected {want!r}: {why}")
+        out = call(fn, obj, copy_args=False, none_ok=True,
+                   raises={AttributeError: f"request_id_of({what}) raised AttributeError ({{exc}}): {why}"})
+        compare(out, want, otherwise=f"request_id_of({what}) returned {out!r}, expected {want!r}: {why}")
     return "paste that id into a support ticket, and log it next to every failure."

@@ -62,8 +62,6 @@ def _semaphore_per_task(fn: Any) -> bool:
                and "Semaphore" in ast.unparse(sub.func) for node in ast.walk(outer) for sub in ast.walk(node))
 
 
-# ---- 10.1 -------------------------------------------------------------------------------------
-
 @exercise("10.1", title="bounded_gather: at most `limit` at once, results in order",
           idea="asyncio.gather starts everything at once and keeps the input order; one shared asyncio.Semaphore "
                "lets only `limit` of them past at a time.",
@@ -102,8 +100,6 @@ def _(fn: Any) -> str:
                          "asyncio.gather (input order), not in the order they finished.")
     return "7 fake calls ran at most `limit` at a time and came back in input order."
 
-
-# ---- 10.2 -------------------------------------------------------------------------------------
 
 class _Flaky:
     """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
@@ -160,8 +156,6 @@ def _(fn: Any) -> str:
         raise NotYet("the entries for 'a', 'c' and 'd' are not their results, in order.")
     return f"4 of 5 labelled, 'e' kept as {type(out[4]).__name__} after 3 tries, and nothing was raised."
 
-
-# ---- 10.3 -------------------------------------------------------------------------------------
 
 @exercise("10.3", title="expected wall time of a bounded batch",
           idea="With at most c calls in flight, the calls go in waves; count the waves, and think about what None "
