@@ -1,6 +1,5 @@
-"""Checks for 09_error_handling. Each gets real SDK objects from ``fixtures`` (exceptions from the SDKs'
-own classes around httpx2 requests and responses, a ChatCompletion, a Message), so the exercises run
-offline and need no cassette."""
+"""Checks for 09_error_handling, on real SDK objects from ``fixtures`` (the SDKs' own exceptions around httpx2
+requests and responses, a ChatCompletion, a Message): offline, no cassette."""
 
 from __future__ import annotations
 
@@ -10,18 +9,17 @@ from typing import Any
 
 from lessonlib.exercises import NotYet, call, compare, exercise
 from lessonlib.exercises.fixtures import completion, connection_error, message, status_error
+from lessonlib.providers import PROVIDERS
 
 
 def _label(err: BaseException) -> str:
-    status = getattr(err, "status_code", None)
+    """How a nudge names an error: openai.RateLimitError(429), plus any x-should-retry header."""
     module = type(err).__module__.split(".")[0]
-    name = f"{module}.{type(err).__name__}" if module in ("openai", "anthropic") else type(err).__name__
-    should = None
+    name = f"{module}.{type(err).__name__}" if module in PROVIDERS else type(err).__name__
     response = getattr(err, "response", None)
-    if response is not None:
-        should = response.headers.get("x-should-retry")
-    extra = f" with x-should-retry: {should}" if should else ""
-    return f"{name}({status}){extra}" if status else name
+    should = response.headers.get("x-should-retry") if response is not None else None
+    status = getattr(err, "status_code", None)
+    return f"{name}({status})" + (f" with x-should-retry: {should}" if should else "") if status else name
 
 
 @exercise("09.1", title="a retry predicate for both SDKs",
@@ -68,14 +66,13 @@ def _(fn: Any) -> str:
         (json.JSONDecodeError("Expecting value", "Here's", 0),
          "only API errors are retried here; a JSONDecodeError is your parsing, not the network."),
     ]
-    for err, why in retry + keep:
-        out = call(fn, err, copy_args=False, returns=bool, want="True or False", name=f"should_retry({_label(err)})", raises={
-            AttributeError: f"should_retry({_label(err)}) raised AttributeError ({{exc}}). Connection errors and "
-                            "timeouts have no status_code or response: check isinstance(err, APIConnectionError) first."})
-        expected = any(err is e for e, _ in retry)
-        if out != expected:
-            verb = "retry" if expected else "not retry"
-            raise NotYet(f"should_retry({_label(err)}) returned {out}; it should {verb}: {why}")
+    for expected, cases, verb in ((True, retry, "retry"), (False, keep, "not retry")):
+        for err, why in cases:
+            shown = f"should_retry({_label(err)})"
+            out = call(fn, err, copy_args=False, returns=bool, want="True or False", name=shown, raises={
+                AttributeError: f"{shown} raised AttributeError ({{exc}}). Connection errors and timeouts have no "
+                                "status_code or response: check isinstance(err, APIConnectionError) first."})
+            compare(out, expected, otherwise=f"{shown} returned {out}; it should {verb}: {why}")
     return ("the same rules as _should_retry in both SDKs. Plug it into tenacity with "
             "retry=retry_if_exception(should_retry) on a client with max_retries=0.")
 
