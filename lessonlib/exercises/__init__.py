@@ -115,18 +115,17 @@ def run(id: str, answer: Any) -> Result:
 
 def _grade(ex: Exercise, answer: Any, outcome: list[Result]) -> None:
     try:
-        note = ex.checker(answer)
-        outcome.append(Result(ex.id, True, note or ""))
+        outcome.append(Result(ex.id, True, ex.checker(answer) or ""))
+        return
     except NotYet as exc:
-        outcome.append(Result(ex.id, False, str(exc)))
+        message = str(exc)
     except NotImplementedError:
-        outcome.append(Result(ex.id, False, "not started yet: replace the `...` / NotImplementedError in the cell above."))
+        message = "not started yet: replace the `...` / NotImplementedError in the cell above."
     except BaseException as exc:  # noqa: BLE001 - a learner's bug must print a nudge, never a traceback
         what = f"{type(exc).__name__}: {exc}"
-        if _raised_in_learner_code(exc, ex.checker):
-            outcome.append(Result(ex.id, False, f"your code raised {what}"))
-        else:
-            outcome.append(Result(ex.id, False, f"the check could not use what your code returned ({what})."))
+        message = (f"your code raised {what}" if _raised_in_learner_code(exc, ex.checker)
+                   else f"the check could not use what your code returned ({what}).")
+    outcome.append(Result(ex.id, False, message))
 
 
 def _raised_in_learner_code(exc: BaseException, checker: Callable[..., Any]) -> bool:

@@ -80,7 +80,7 @@ def _(fn):
     for turn, question in enumerate(("What is a decorator?", "Show me an example."), start=1):
         before = len(history)
         try:
-            reply = fn(client, model, history, question)
+            reply = call(fn, client, model, history, question, copy_args=False, none_ok=True)  # it must grow `history`
         except openai.NotFoundError as exc:
             if "Replay miss" not in str(exc):
                 raise

@@ -1,9 +1,6 @@
-"""Checks for 10_async. They run the learner's coroutines on fake work (short asyncio.sleep calls
-that record how many are running at once), so they need no API calls and no cassette.
-
-A notebook cell already runs inside the kernel's event loop, where ``asyncio.run`` is refused, so
-``call`` runs an async answer in a fresh event loop in the checker's own thread, and cancels it when
-the time limit is up."""
+"""Checks for 10_async. They run the learner's coroutines on fake work (short sleeps that record how many run at
+once): no API calls, no cassette. ``call`` runs an async answer in a fresh event loop in the checker's thread (the
+kernel's own loop refuses ``asyncio.run``), and ``run`` cancels it when the time limit is up."""
 
 from __future__ import annotations
 
