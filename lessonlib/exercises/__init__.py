@@ -199,7 +199,8 @@ def call(fn: Any, *args: Any, want: str = "", returns: type | tuple[type, ...] |
                      "of editing its input.")
     if out is None and not none_ok:
         raise NotYet(f"{name} returned None: return {want}.")
-    if out is not None and returns is not None and (not isinstance(out, returns) or (isinstance(out, bool) and bool not in _tuple(returns))):
+    kinds = _tuple(returns) if returns is not None and out is not None else ()
+    if kinds and (not isinstance(out, kinds) or (isinstance(out, bool) and bool not in kinds)):
         raise NotYet(f"{name} returned {an(type(out).__name__)}: return {want}.")
     return out
 

@@ -3,6 +3,7 @@ offline: ChatCompletions, Anthropic Messages, API errors around httpx2 answers, 
 
 from __future__ import annotations
 
+import importlib
 import json
 from functools import lru_cache
 from typing import Any
@@ -12,7 +13,11 @@ from lessonlib.providers import PROVIDERS
 
 def _url(provider: str) -> str:
     p = PROVIDERS[provider]
-    return p.upstream.removesuffix("/v1") + p.endpoint
+    return (p.upstream.removesuffix("/v1") if p.v1_in_base_url else p.upstream) + p.endpoint  # endpoint has the /v1
+
+
+def _sdk(provider: str) -> Any:
+    return importlib.import_module(provider)  # the SDK's package has the provider's name
 
 
 def completion(text: str | None, prompt: int = 28, output: int = 40, *, finish: str = "stop", reasoning: int = 0,
@@ -55,9 +60,7 @@ def message(text: str, request_id: str | None = None) -> Any:
 def status_error(provider: str, cls_name: str, status: int, headers: dict[str, str] | None = None,
                  request_id: str | None = None) -> Any:
     """An SDK status error (openai.RateLimitError, anthropic.OverloadedError, ...) as the SDK builds it."""
-    import anthropic
     import httpx2
-    import openai
 
     headers = dict(headers or {})
     if provider == "openai":
@@ -69,20 +72,15 @@ def status_error(provider: str, cls_name: str, status: int, headers: dict[str, s
         headers.setdefault("request-id", rid)
         body = {"type": "error", "error": {"type": "api_error", "message": f"authored {status} for an exercise"},
                 "request_id": rid}
-    request = httpx2.Request("POST", _url(provider))
-    response = httpx2.Response(status, headers=headers, json=body, request=request)
-    module: Any = openai if provider == "openai" else anthropic
-    return getattr(module, cls_name)(f"Error code: {status} - {body}", response=response, body=body)
+    response = httpx2.Response(status, headers=headers, json=body, request=httpx2.Request("POST", _url(provider)))
+    return getattr(_sdk(provider), cls_name)(f"Error code: {status} - {body}", response=response, body=body)
 
 
 def connection_error(provider: str, timeout: bool = False) -> Any:
     """An APIConnectionError (or APITimeoutError): the request got no answer at all."""
-    import anthropic
     import httpx2
-    import openai
 
-    module: Any = openai if provider == "openai" else anthropic
-    kind = module.APITimeoutError if timeout else module.APIConnectionError
+    kind = _sdk(provider).APITimeoutError if timeout else _sdk(provider).APIConnectionError
     return kind(request=httpx2.Request("POST", _url(provider)))
 
 

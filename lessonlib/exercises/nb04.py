@@ -9,6 +9,7 @@ from lessonlib.exercises import NotYet, call, compare, exercise
 from lessonlib.exercises.fixtures import interactions
 from lessonlib.providers import sse_data, sse_events
 
+
 def _stream(path: str, note: str) -> dict[str, Any]:
     """The recorded response on `path` whose spec note starts with `note`."""
     for item in interactions("04_streaming"):
@@ -20,8 +21,8 @@ def _stream(path: str, note: str) -> dict[str, Any]:
 def _openai_data() -> list[tuple[float, dict[str, Any]]]:
     """(seconds since the request, chunk JSON) of the lesson's guarded OpenAI stream."""
     resp = _stream("/v1/chat/completions", "guarded loop")
-    events, latency = sse_events(resp["body"]["string"]), float(resp["latency"])
-    return [(round(latency + at, 3), data) for event, at in zip(events, resp["event_times"]) for data in sse_data(event)]
+    timed = zip(sse_events(resp["body"]["string"]), resp["event_times"])
+    return [(round(float(resp["latency"]) + at, 3), data) for event, at in timed for data in sse_data(event)]
 
 
 def openai_chunks(include_usage: bool = True) -> list[Any]:
