@@ -10,7 +10,6 @@ from typing import Any
 from lessonlib.exercises import NotYet, an, call, compare, exercise
 from lessonlib.exercises.fixtures import completion
 
-
 JOB_JSON = """{
   "title": "Senior Python Developer",
   "level": "senior",
@@ -20,13 +19,10 @@ JOB_JSON = """{
 }"""
 
 
-def _first_error(err: Exception) -> str:
-    errors = getattr(err, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
-        return f"{where}: {first.get('msg')}"
-    return str(err).splitlines()[0]
+def _first_error(err: Any) -> str:
+    """Where and what the first error of a pydantic ValidationError is."""
+    first = err.errors()[0]
+    return f"{'.'.join(str(p) for p in first.get('loc', ())) or '(top level)'}: {first.get('msg')}"
 
 
 def _model(model: Any, name: str) -> None:

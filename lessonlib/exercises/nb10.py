@@ -78,7 +78,6 @@ def _(fn: Any) -> str:
                        name=f"bounded_gather(7 coroutines, limit={limit})")
         finally:
             _close_all(coros)
-        expected = [f"result {i}" for i in range(len(delays))]
         if len(out) != len(delays) or tracker.started == []:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
@@ -92,9 +91,8 @@ def _(fn: Any) -> str:
         if tracker.peak < want_peak:
             raise NotYet(f"with limit={limit} at most {tracker.peak} call(s) ever ran at once, so the batch "
                          f"ran slower than it could: {want_peak} should run together (gather the wrapped coroutines).")
-        if list(out) != expected:
-            raise NotYet(f"results are not in input order: got {list(out)[:4]}... Collect them with "
-                         "asyncio.gather (input order), not in the order they finished.")
+        compare(list(out), [f"result {i}" for i in range(len(delays))], otherwise=f"results are not in input order: "
+                f"got {list(out)[:4]}... Collect them with asyncio.gather (input order), not in the order they finished.")
     return "7 fake calls ran at most `limit` at a time and came back in input order."
 
 
