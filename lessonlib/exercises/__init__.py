@@ -1,23 +1,11 @@
-"""Self-checking exercises: ``check()`` grades an answer in place, never raises and never hangs.
+"""Self-checking exercises: ``check("05.1", answer)`` prints one line (passed, or a nudge), never raises and
+never hangs; ``hint("05.1")`` nudges first and shows the worked approach on the second call.
 
-In a notebook::
-
-    def tool_schema_to_anthropic(tool): ...          # the stub you edit
-    check("05.1", tool_schema_to_anthropic)           # prints one line: passed, or a nudge
-    hint("05.1")                                      # first call: a nudge; second call: the worked approach
-
-Every checker (``lessonlib/exercises/nbNN.py``) is a function that gets the learner's answer and
-raises ``NotYet("nudge")`` or returns a success note. They share the steps here:
-
-- ``run`` grades in a daemon thread and gives up after the exercise's time limit, so a stuck answer
-  gets a verdict ("didn't finish in 30 s: ...") and the kernel stays usable;
-- ``call`` calls the answer on copies of its input: a known exception becomes its nudge, then
-  "changed its input", "returned None" and the return type are checked; an async answer runs in a
-  fresh event loop, cancelled if the time runs out;
-- ``compare`` passes an expected value, or names the first known mistake that matches.
-
-Shared SDK objects (completions, messages, errors) are built in ``fixtures``; solutions are in ``solutions/``.
-Taught in: every notebook's "Exercises" section.
+A checker (``nbNN.py``) gets the learner's answer and raises ``NotYet("nudge")`` or returns a success note.
+The shared steps are here: ``run`` grades in a daemon thread with a time limit, ``call`` calls the answer
+(input copied and left unchanged, known exceptions, None, return type), ``compare`` checks a value against the
+expected one and a table of known mistakes. SDK objects are built in ``fixtures``. Taught in: every notebook's
+"Exercises" section.
 """
 
 from __future__ import annotations
@@ -98,9 +86,6 @@ def an(word: Any) -> str:
     return f"{'an' if first in ('a', 'e', 'i', 'o') else 'a'} {word}"
 
 
-# ---- grading: one daemon thread per check, with a time limit ------------------------------------
-
-
 def run(id: str, answer: Any) -> Result:
     """Grade an answer and return the result (used by ``check`` and by the tests)."""
     ex = _find(id)
@@ -130,18 +115,17 @@ def run(id: str, answer: Any) -> Result:
 
 def _grade(ex: Exercise, answer: Any, outcome: list[Result]) -> None:
     try:
-        note = ex.checker(answer)
-        outcome.append(Result(ex.id, True, note or ""))
+        outcome.append(Result(ex.id, True, ex.checker(answer) or ""))
+        return
     except NotYet as exc:
-        outcome.append(Result(ex.id, False, str(exc)))
+        message = str(exc)
     except NotImplementedError:
-        outcome.append(Result(ex.id, False, "not started yet: replace the `...` / NotImplementedError in the cell above."))
+        message = "not started yet: replace the `...` / NotImplementedError in the cell above."
     except BaseException as exc:  # noqa: BLE001 - a learner's bug must print a nudge, never a traceback
         what = f"{type(exc).__name__}: {exc}"
-        if _raised_in_learner_code(exc, ex.checker):
-            outcome.append(Result(ex.id, False, f"your code raised {what}"))
-        else:
-            outcome.append(Result(ex.id, False, f"the check could not use what your code returned ({what})."))
+        message = (f"your code raised {what}" if _raised_in_learner_code(exc, ex.checker)
+                   else f"the check could not use what your code returned ({what}).")
+    outcome.append(Result(ex.id, False, message))
 
 
 def _raised_in_learner_code(exc: BaseException, checker: Callable[..., Any]) -> bool:
@@ -160,26 +144,19 @@ def _raised_in_learner_code(exc: BaseException, checker: Callable[..., Any]) -> 
     return learner
 
 
-def run_async(awaitable: Any) -> Any:
-    """Run an awaitable to the end in a fresh event loop in this thread (a notebook's loop refuses asyncio.run)."""
+def run_async(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, awaited if it returns an awaitable, in a fresh event loop in this thread (a
+    notebook's own loop refuses asyncio.run)."""
+    async def inside() -> Any:
+        out = fn(*args, **kwargs)
+        return (await out) if inspect.isawaitable(out) else out
+
     with asyncio.Runner() as runner:
         _LOOPS[threading.get_ident()] = runner.get_loop()
         try:
-            return runner.run(_wrap(awaitable))
+            return runner.run(inside())
         finally:
             _LOOPS.pop(threading.get_ident(), None)
-
-
-async def _wrap(awaitable: Any) -> Any:
-    return await awaitable
-
-
-async def _call_in_loop(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    out = fn(*args, **kwargs)
-    return (await out) if inspect.isawaitable(out) else out
-
-
-# ---- the common steps of a check ----------------------------------------------------------------
 
 
 def _name(fn: Any) -> str:
@@ -187,17 +164,15 @@ def _name(fn: Any) -> str:
     return name if name and not name.startswith("<") else "your function"
 
 
-def call(fn: Any, *args: Any, want: str, returns: type | tuple[type, ...] | None = None,
+def call(fn: Any, *args: Any, want: str = "", returns: type | tuple[type, ...] | None = None,
          raises: dict[Any, str] | None = None, copy_args: bool = True, in_loop: bool = False, name: str | None = None,
-         **kwargs: Any) -> Any:
-    """Call the learner's ``fn(*args, **kwargs)`` and do the checks every exercise needs.
+         none_ok: bool = False, **kwargs: Any) -> Any:
+    """Call the learner's ``fn(*args, **kwargs)`` on deep copies of its input and do the checks every exercise needs.
 
-    ``want`` says what to return ("a dict with the keys ..."), ``returns`` the accepted type(s);
-    ``raises`` maps an exception type (or a tuple of them) to its nudge ({exc} is replaced by the
-    exception); ``name`` is how the nudges name the call (default: the function's name).
-    The answer gets deep copies of the arguments (unless ``copy_args=False``), so it cannot spoil
-    later cases, and it is told when it changed them. An awaitable result is awaited in a fresh event loop
-    (``in_loop=True`` calls the answer inside that loop, for answers that start tasks before they return).
+    ``want`` says what to return, ``returns`` the accepted type(s), ``none_ok`` that None can be right;
+    ``raises`` maps an exception type (or a tuple) to its nudge ({exc} is the exception); ``name`` is how the
+    nudges name the call. An awaitable result is awaited in a fresh event loop (``in_loop=True`` calls the
+    answer inside that loop, for answers that start tasks before they return).
     """
     if not callable(fn) or inspect.isclass(fn):
         raise NotYet(f"pass the function itself, without calling it; you passed {an(type(fn).__name__)}.")
@@ -210,9 +185,9 @@ def call(fn: Any, *args: Any, want: str, returns: type | tuple[type, ...] | None
     copies = [*given[0], *given[1].values()]
     comparable = [kept is not arg and _equal(kept, arg) for kept, arg in zip(copies, originals)]
     try:
-        out = run_async(_call_in_loop(fn, *given[0], **given[1])) if in_loop else fn(*given[0], **given[1])
+        out = run_async(fn, *given[0], **given[1]) if in_loop else fn(*given[0], **given[1])
         if inspect.isawaitable(out):
-            out = run_async(out)
+            out = run_async(lambda: out)
     except NotImplementedError:
         raise
     except tuple(kind for kinds in raises or () for kind in _tuple(kinds)) as exc:
@@ -222,9 +197,10 @@ def call(fn: Any, *args: Any, want: str, returns: type | tuple[type, ...] | None
     if changed:
         raise NotYet(f"{name} changed the {type(changed[0]).__name__} it was given: build a new one instead "
                      "of editing its input.")
-    if out is None:
+    if out is None and not none_ok:
         raise NotYet(f"{name} returned None: return {want}.")
-    if returns is not None and (not isinstance(out, returns) or (isinstance(out, bool) and bool not in _tuple(returns))):
+    kinds = _tuple(returns) if returns is not None and out is not None else ()
+    if kinds and (not isinstance(out, kinds) or (isinstance(out, bool) and bool not in kinds)):
         raise NotYet(f"{name} returned {an(type(out).__name__)}: return {want}.")
     return out
 
@@ -248,11 +224,8 @@ def _equal(got: Any, want: Any) -> bool:
 
 
 def compare(got: Any, want: Any, *, mistakes: list[tuple[Any, str]] = (), otherwise: str) -> None:  # type: ignore[assignment]
-    """Pass when ``got`` equals ``want``; else raise the nudge of the first known mistake that matches.
-
-    A mistake is (a wrong value, its nudge) or (a predicate on ``got``, its nudge); ``otherwise`` is the
-    nudge for any other wrong answer.
-    """
+    """Pass when ``got`` equals ``want``; else raise the nudge of the first mistake, (a wrong value or a predicate on
+    ``got``, its nudge), that matches, or ``otherwise``."""
     if _equal(got, want):
         return
     for wrong, nudge in mistakes:
@@ -263,9 +236,6 @@ def compare(got: Any, want: Any, *, mistakes: list[tuple[Any, str]] = (), otherw
         if matched:
             raise NotYet(nudge)
     raise NotYet(otherwise)
-
-
-# ---- what the learner calls ---------------------------------------------------------------------
 
 
 def check(id: str, answer: Any) -> None:

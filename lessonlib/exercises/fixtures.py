@@ -1,15 +1,23 @@
-"""SDK objects the checkers hand to answers, built from the SDKs' own public types, so the exercises
-run offline: ChatCompletions, Anthropic Messages, API errors around httpx2 answers, and the
-interactions recorded in a notebook's cassette."""
+"""The SDK objects the checkers hand to answers, built from the SDKs' own public types so the exercises run
+offline: ChatCompletions, Anthropic Messages, API errors around httpx2 answers, and a cassette's interactions."""
 
 from __future__ import annotations
 
-import os
+import importlib
+import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-URLS = {"openai": "https://api.openai.com/v1/chat/completions", "anthropic": "https://api.anthropic.com/v1/messages"}
+from lessonlib.providers import PROVIDERS
+
+
+def _url(provider: str) -> str:
+    p = PROVIDERS[provider]
+    return (p.upstream.removesuffix("/v1") if p.v1_in_base_url else p.upstream) + p.endpoint  # endpoint has the /v1
+
+
+def _sdk(provider: str) -> Any:
+    return importlib.import_module(provider)  # the SDK's package has the provider's name
 
 
 def completion(text: str | None, prompt: int = 28, output: int = 40, *, finish: str = "stop", reasoning: int = 0,
@@ -31,6 +39,11 @@ def completion(text: str | None, prompt: int = 28, output: int = 40, *, finish: 
     return made
 
 
+def usage(prompt: int, output: int, reasoning: int = 0) -> Any:
+    """The CompletionUsage of a ChatCompletion."""
+    return completion("", prompt, output, reasoning=reasoning).usage
+
+
 def message(text: str, request_id: str | None = None) -> Any:
     """An Anthropic Message with one text block, as messages.create returns it."""
     from anthropic.types import Message
@@ -47,9 +60,7 @@ def message(text: str, request_id: str | None = None) -> Any:
 def status_error(provider: str, cls_name: str, status: int, headers: dict[str, str] | None = None,
                  request_id: str | None = None) -> Any:
     """An SDK status error (openai.RateLimitError, anthropic.OverloadedError, ...) as the SDK builds it."""
-    import anthropic
     import httpx2
-    import openai
 
     headers = dict(headers or {})
     if provider == "openai":
@@ -61,27 +72,41 @@ def status_error(provider: str, cls_name: str, status: int, headers: dict[str, s
         headers.setdefault("request-id", rid)
         body = {"type": "error", "error": {"type": "api_error", "message": f"authored {status} for an exercise"},
                 "request_id": rid}
-    request = httpx2.Request("POST", URLS[provider])
-    response = httpx2.Response(status, headers=headers, json=body, request=request)
-    module: Any = openai if provider == "openai" else anthropic
-    return getattr(module, cls_name)(f"Error code: {status} - {body}", response=response, body=body)
+    response = httpx2.Response(status, headers=headers, json=body, request=httpx2.Request("POST", _url(provider)))
+    return getattr(_sdk(provider), cls_name)(f"Error code: {status} - {body}", response=response, body=body)
 
 
 def connection_error(provider: str, timeout: bool = False) -> Any:
     """An APIConnectionError (or APITimeoutError): the request got no answer at all."""
-    import anthropic
     import httpx2
-    import openai
 
-    module: Any = openai if provider == "openai" else anthropic
-    kind = module.APITimeoutError if timeout else module.APIConnectionError
-    return kind(request=httpx2.Request("POST", URLS[provider]))
+    kind = _sdk(provider).APITimeoutError if timeout else _sdk(provider).APIConnectionError
+    return kind(request=httpx2.Request("POST", _url(provider)))
 
 
 @lru_cache(maxsize=4)
 def interactions(notebook: str) -> list[Any]:
     """The recorded interactions of a notebook's cassette (no call is made)."""
     from lessonlib.cassette import Cassette
-    from lessonlib.config import CASSETTE_DIR
+    from lessonlib.config import Settings
 
-    return Cassette.load(Path(os.environ.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR) / f"{notebook}.yaml").interactions
+    return Cassette.load(Settings.read().cassette(notebook)).interactions
+
+
+def responses(notebook: str) -> list[tuple[Any, dict[str, Any]]]:
+    """(SDK object, raw JSON) of every recorded non-streamed 200 ChatCompletion or Message in a cassette."""
+    from anthropic.types import Message
+    from openai.types.chat import ChatCompletion
+
+    found = []
+    for item in interactions(notebook):
+        if item.response["status"]["code"] != 200 or not isinstance(item.body, dict) or item.body.get("stream"):
+            continue
+        try:
+            body = json.loads(item.response["body"]["string"])
+        except ValueError:
+            continue
+        kind = ChatCompletion if "choices" in body else Message if body.get("type") == "message" else None
+        if kind is not None:
+            found.append((kind.model_validate(body), body))
+    return found

@@ -7,13 +7,10 @@ from lessonlib.exercises import NotYet, call, exercise
 _KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
 
-@exercise(
-    "01.1",
-    title="which keys are set",
-    idea="A missing name and an empty value both mean 'not set'; bool() is False for both None and ''.",
-    hint="Loop over the two names and use env.get(name) — a missing name gives None, an empty value gives ''; "
-    "bool() of either is False. Build {name: bool(env.get(name)) for name in (...)}.",
-)
+@exercise("01.1", title="which keys are set",
+          idea="A missing name and an empty value both mean 'not set'; bool() is False for both None and ''.",
+          hint="Loop over the two names and use env.get(name) — a missing name gives None, an empty value gives ''; "
+               "bool() of either is False. Build {name: bool(env.get(name)) for name in (...)}.")
 def _key_status(fn):
     secret = "sk-proj-" + "x" * 40
     cases = [
@@ -32,12 +29,10 @@ def _key_status(fn):
     return "and no key value ever left the function."
 
 
-@exercise(
-    "01.2",
-    title="point a client at a server",
-    idea="Everything the client would read from the environment can be passed to its constructor instead.",
-    hint="OpenAI(base_url=base_url, api_key='not-needed') — constructor arguments win over environment variables.",
-)
+@exercise("01.2", title="point a client at a server",
+          idea="Everything the client would read from the environment can be passed to its constructor instead.",
+          hint="OpenAI(base_url=base_url, api_key='not-needed') — constructor arguments win over environment "
+               "variables.")
 def _make_client(fn):
     import openai
 

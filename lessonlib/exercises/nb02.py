@@ -1,5 +1,4 @@
-"""Checks for 02_openai_chat. Each works on ChatCompletion objects built in ``fixtures`` (the same shape
-the notebook's calls return), so the exercises run offline and need no cassette."""
+"""Checks for 02_openai_chat, on ChatCompletion objects built in ``fixtures`` (offline, no cassette)."""
 
 from __future__ import annotations
 
@@ -8,9 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
-from lessonlib.exercises.fixtures import completion
-
-# ---- 02.1 -------------------------------------------------------------------------------------
+from lessonlib.exercises.fixtures import completion, usage
 
 
 @exercise("02.1", title="text and token counts from a ChatCompletion",
@@ -40,22 +37,12 @@ def _(fn: Any) -> str:
     return "that is the part of a response you will log on every call."
 
 
-# ---- 02.2 -------------------------------------------------------------------------------------
-
-
 @exercise("02.2", title="cost of a call from usage",
           idea="Prices are quoted per million tokens, and input and output tokens have different prices.",
           hint="Prices are in USD per million tokens: prompt_tokens * input_per_m / 1_000_000 + "
                "completion_tokens * output_per_m / 1_000_000. completion_tokens already includes any "
                "reasoning tokens, so do not add them again. Return the full value: don't round it.")
 def _(fn: Any) -> str:
-    from openai.types import CompletionUsage
-
-    def usage(prompt: int, output: int, reasoning: int = 0) -> Any:
-        return CompletionUsage.model_validate({
-            "prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
-            "completion_tokens_details": {"reasoning_tokens": reasoning}})
-
     for u, pin, pout in ((usage(1200, 350), 0.75, 4.50), (usage(23, 118), 2.50, 15.00),
                          (usage(500, 900, reasoning=640), 0.75, 4.50)):
         out = call(fn, u, pin, pout, returns=(int, float, Decimal, Fraction), want="a number of dollars (a float)")
@@ -77,9 +64,6 @@ def _(fn: Any) -> str:
         ], otherwise=f"for {u.prompt_tokens} in / {u.completion_tokens} out at ${pin}/${pout} per million, "
                      f"expected ${want:.12g}, got {out!r}.")
     return "the same arithmetic as lessonlib.prices.cost_usd."
-
-
-# ---- 02.3 -------------------------------------------------------------------------------------
 
 
 @exercise("02.3", title="a messages list with a system prompt",
@@ -106,9 +90,6 @@ def _(fn: Any) -> str:
         if extra:
             raise NotYet(f"unexpected keys {extra}: a message needs only 'role' and 'content'.")
     return "pass it as messages=build_messages(...) to chat.completions.create."
-
-
-# ---- 02.4 -------------------------------------------------------------------------------------
 
 
 @exercise("02.4", title="detect a truncated answer",

@@ -1,41 +1,28 @@
-"""Exercise checks for 04_streaming.
-
-The checks run offline: they rebuild the streams from the notebook's cassette (the same streams the
-lesson reads), so a learner's function is tried on real-shaped chunks and events.
-"""
+"""Checks for 04_streaming. They run offline on the streams of the notebook's cassette (the ones the lesson reads),
+so an answer is tried on real-shaped chunks and events."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from lessonlib.exercises import NotYet, call, compare, exercise
 from lessonlib.exercises.fixtures import interactions
+from lessonlib.providers import sse_data, sse_events
 
-# ---- data from the cassette ------------------------------------------------------------------
 
-
-def _stream(path: str, note: str) -> tuple[list[str], list[float], float]:
-    """The SSE events, their times and the latency of the interaction on `path` whose spec note starts with `note`."""
-    from lessonlib.replay import sse_events
-
+def _stream(path: str, note: str) -> dict[str, Any]:
+    """The recorded response on `path` whose spec note starts with `note`."""
     for item in interactions("04_streaming"):
         if item.path == path and str(item.raw.get("note", "")).startswith(note):
-            resp = item.response
-            return sse_events(resp["body"]["string"]), list(resp["event_times"]), float(resp["latency"])
+            return item.response
     raise RuntimeError(f"cassettes/04_streaming.yaml has no {path} interaction noted {note!r}; re-render it.")
 
 
 def _openai_data() -> list[tuple[float, dict[str, Any]]]:
-    """(seconds since the request, chunk JSON) of the lesson's guarded OpenAI stream, up to [DONE]."""
-    events, times, latency = _stream("/v1/chat/completions", "guarded loop")
-    out = []
-    for event, at in zip(events, times):
-        data = event[len("data: "):]
-        if data.startswith("[DONE]"):
-            break
-        out.append((round(latency + at, 3), json.loads(data)))
-    return out
+    """(seconds since the request, chunk JSON) of the lesson's guarded OpenAI stream."""
+    resp = _stream("/v1/chat/completions", "guarded loop")
+    timed = zip(sse_events(resp["body"]["string"]), resp["event_times"])
+    return [(round(float(resp["latency"]) + at, 3), data) for event, at in timed for data in sse_data(event)]
 
 
 def openai_chunks(include_usage: bool = True) -> list[Any]:
@@ -53,17 +40,12 @@ def openai_arrivals() -> list[tuple[float, str]]:
 
 def anthropic_events() -> list[dict[str, Any]]:
     """The parsed `data:` JSON of every event of the lesson's raw Anthropic stream (pings included)."""
-    events, _, _ = _stream("/v1/messages", "the same stream read with httpx2")
-    out = [json.loads(line[len("data: "):]) for event in events for line in event.splitlines()
-           if line.startswith("data: ")]
-    return [e for e in out if "type" in e]
+    body = _stream("/v1/messages", "the same stream read with httpx2")["body"]["string"]
+    return [e for e in sse_data(body) if "type" in e]
 
 
 def _preview(text: str, n: int = 40) -> str:
     return repr(text if len(text) <= n else text[:n] + "…")
-
-
-# ---- 04.1 ------------------------------------------------------------------------------------
 
 
 @exercise("04.1", title="Collect the text of an OpenAI stream",
@@ -89,9 +71,6 @@ def _(fn: Any) -> str:
         ], otherwise=f"for {label} your text starts {_preview(out)} and has {len(out)} characters; "
                      f"the stream's text starts {_preview(expected)} and has {len(expected)}.")
     return f"{len(expected)} characters from {len(with_usage)} chunks, usage chunk skipped."
-
-
-# ---- 04.2 ------------------------------------------------------------------------------------
 
 
 @exercise("04.2", title="Time to first token",
@@ -120,8 +99,6 @@ def _(fn: Any) -> str:
     compare(out, (None, 0.52), otherwise=f"{no_text} return (None, 0.52); you returned {out!r}.")
     return f"first token after {first:.2f} s of {total:.2f} s; the rest of the wait is the stream itself."
 
-
-# ---- 04.3 ------------------------------------------------------------------------------------
 
 _TOOL_EVENTS: list[dict[str, Any]] = [
     {"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant", "content": [],

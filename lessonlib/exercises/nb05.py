@@ -1,10 +1,5 @@
-"""Checks for notebook 05_tool_use.
-
-05.1 validates the converted tool with the anthropic SDK's own ``ToolParam`` type. 05.2 and 05.3 run
-the learner's function on real response objects: the notebook's own recorded parallel-call
-responses, read from its cassette and parsed with the SDKs' response types (no call is made). The
-expected answers are computed from the raw JSON, so a re-recorded cassette still works.
-"""
+"""Checks for 05_tool_use. 05.1 validates the converted tool with the anthropic SDK's ``ToolParam`` type; 05.2 and
+05.3 run on the notebook's recorded responses, with the expected answers computed from their raw JSON."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ import re
 from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
-from lessonlib.exercises.fixtures import interactions
+from lessonlib.exercises.fixtures import responses
 
 WEATHER_SCHEMA = {
     "type": "object",
@@ -35,29 +30,14 @@ OPENAI_NO_DESCRIPTION = {
 }
 
 
-# ---- recorded responses -------------------------------------------------------------------------
-
 def _responses() -> dict[str, Any]:
     """A parallel-call and a text-only response per provider from the cassette: {key: (SDK object, raw JSON)}."""
-    from anthropic.types import Message
-    from openai.types.chat import ChatCompletion
-
     found: dict[str, Any] = {}
-    for item in interactions("05_tool_use"):
-        if item.response["status"]["code"] != 200 or not isinstance(item.body, dict) or item.body.get("stream"):
-            continue
-        try:
-            body = json.loads(item.response["body"]["string"])
-        except ValueError:
-            continue
-        if "choices" in body:
-            provider, kind, calls = "openai", ChatCompletion, body["choices"][0]["message"].get("tool_calls") or []
-        elif body.get("type") == "message":
-            provider, kind, calls = "anthropic", Message, [b for b in body["content"] if b["type"] == "tool_use"]
-        else:
-            continue
-        if len(calls) >= 2 or not calls:
-            found.setdefault(f"{provider}_{'parallel' if calls else 'text'}", (kind.model_validate(body), body))
+    for response, body in responses("05_tool_use"):
+        calls = _expected_calls(body)
+        if len(calls) != 1:
+            provider = "openai" if "choices" in body else "anthropic"
+            found.setdefault(f"{provider}_{'parallel' if calls else 'text'}", (response, body))
     missing = {"openai_parallel", "anthropic_parallel", "openai_text", "anthropic_text"} - set(found)
     if missing:
         raise NotYet(f"the cassette 05_tool_use.yaml lacks responses this check needs ({sorted(missing)}); "
@@ -72,8 +52,6 @@ def _expected_calls(body: dict[str, Any]) -> list[tuple[str, str, dict]]:
                 for c in body["choices"][0]["message"].get("tool_calls") or []]
     return [(b["id"], b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"]
 
-
-# ---- 05.1 ---------------------------------------------------------------------------------------
 
 def _tool_problem(out: dict[str, Any]) -> str | None:
     """What the anthropic SDK's ToolParam type (the shape the API accepts) says is wrong, or None."""
@@ -135,8 +113,6 @@ def _check_tool_conversion(fn: Any) -> str:
     return "that dict can go straight into messages.create(tools=[...])."
 
 
-# ---- 05.2 ---------------------------------------------------------------------------------------
-
 @exercise("05.2", title="every tool call in a response",
           idea="Tell the two response types apart first; then each has its own place for the calls, and only "
                "one of them gives arguments as a string.",
@@ -170,8 +146,6 @@ def _check_extract(fn: Any) -> str:
             raise NotYet(f"on {an(label)} response with no tool calls, return [] (you returned {out!r}); {why}")
     return "works on both providers' recorded responses, including text-only ones."
 
-
-# ---- 05.3 ---------------------------------------------------------------------------------------
 
 @exercise("05.3", title="tool-result messages for both providers",
           idea="Each result must say which call it answers. The providers differ in how many messages carry the "
@@ -218,8 +192,6 @@ def _check_results(fn: Any) -> str:
                 raise NotYet(f"the tool_result for {b['tool_use_id']} should carry results[{b['tool_use_id']!r}] as content.")
     return "one tool message per call for OpenAI, one user message of tool_result blocks for Anthropic."
 
-
-# ---- 05.4 ---------------------------------------------------------------------------------------
 
 # A second schema, so an answer must read the schema it is given: an integer property (not every
 # non-string is wrong), a string property without an enum, and a different required argument.

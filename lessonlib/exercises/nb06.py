@@ -1,5 +1,5 @@
-"""Checks for 06_structured_outputs. They run offline: 06.1 and 06.2 validate JSON written here, 06.3
-gets ChatCompletion objects in the shape the notebook's JSON-mode calls return."""
+"""Checks for 06_structured_outputs, offline: 06.1 and 06.2 validate JSON written here, 06.3 gets ChatCompletions
+shaped like the notebook's JSON-mode answers."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import inspect
 import json
 from typing import Any
 
-from lessonlib.exercises import NotYet, an, compare, exercise
+from lessonlib.exercises import NotYet, an, call, compare, exercise
 from lessonlib.exercises.fixtures import completion
-
-# ---- 06.1 -------------------------------------------------------------------------------------
 
 JOB_JSON = """{
   "title": "Senior Python Developer",
@@ -21,13 +19,10 @@ JOB_JSON = """{
 }"""
 
 
-def _first_error(err: Exception) -> str:
-    errors = getattr(err, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
-        return f"{where}: {first.get('msg')}"
-    return str(err).splitlines()[0]
+def _first_error(err: Any) -> str:
+    """Where and what the first error of a pydantic ValidationError is."""
+    first = err.errors()[0]
+    return f"{'.'.join(str(p) for p in first.get('loc', ())) or '(top level)'}: {first.get('msg')}"
 
 
 def _model(model: Any, name: str) -> None:
@@ -90,8 +85,6 @@ def _(model: Any) -> str:
     return "that class can go straight into chat.completions.parse(response_format=...) or messages.parse(output_format=...)."
 
 
-# ---- 06.2 -------------------------------------------------------------------------------------
-
 GOOD_SKILLS = {"name": "Maya Patel", "age": 38, "skills": ["python", "django", "postgresql"], "years_experience": 14}
 _RETURN = "your validator must return the value: end it with `return skills` (pydantic keeps what it returns)."
 
@@ -139,8 +132,6 @@ def _(model: Any) -> str:
     return "instructor would send that message back to the model, which then knows exactly what to fix."
 
 
-# ---- 06.3 -------------------------------------------------------------------------------------
-
 COMPLETE = '{\n  "name": "Maya Patel",\n  "age": 38,\n  "skills": ["Python", "Django", "PostgreSQL"]\n}'
 CUT_OFF = '{\n  "title": "Senior Python Developer",\n  "name": "Maya Patel",\n  "age": 38,\n  "skills": [\n    "Python 3'
 
@@ -161,13 +152,8 @@ def _(fn: Any) -> str:
         ("a complete answer with leading whitespace", completion("\n  " + COMPLETE), json.loads(COMPLETE)),
     ]
     for label, case, expected in cases:
-        try:
-            out = fn(case.model_copy(deep=True))
-        except NotImplementedError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the point of the exercise is not to raise
-            raise NotYet(f"on {label} your function raised {type(exc).__name__}: {exc}. "
-                         "It should return None instead, so the caller can fall back.") from None
+        out = call(fn, case, none_ok=True, raises={Exception: f"on {label} your function raised "
+                   "{exc.__class__.__name__}: {exc}. It should return None instead, so the caller can fall back."})
         if expected is None:
             compare(out, None, otherwise=f"on {label} it returned {type(out).__name__} {str(out)[:60]!r}; expected None.")
         else:

@@ -1,13 +1,8 @@
-"""Checks for notebook 07_multi_turn.
-
-07.1 calls the learner's chat function with a real client: in replay mode the requests must be the
-lesson's (the cassette answers them), so a history that was not sent whole shows up as a replay miss.
-07.2 and 07.3 run on conversations defined here (the same ones the notebook shows); no call is made.
-"""
+"""Checks for 07_multi_turn. 07.1 calls the answer with a real client, so in replay mode a history that was not
+sent whole is a replay miss; 07.2 and 07.3 run on the notebook's conversations, defined here."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
@@ -65,32 +60,27 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-# ---- 07.1 -----------------------------------------------------------------------------------------
-
-@exercise(
-    "07.1",
-    title="A stateless chat turn",
-    idea="The API remembers nothing: the list you send is the whole conversation, so the list you are given must "
-    "hold both sides of every turn.",
-    hint="Inside the function: question = {'role': 'user', 'content': user_message}; "
-    "response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history + [question]); "
-    "text = response.choices[0].message.content; then, once the answer is there, "
-    "history.extend([question, {'role': 'assistant', 'content': text}]); return text. Use the `history` you are "
-    "given, not the notebook's `conversation`.",
-    hangs="does your function loop over a list it keeps growing (history.append inside `for m in history:`)?",
-)
+@exercise("07.1", title="A stateless chat turn",
+          idea="The API remembers nothing: the list you send is the whole conversation, so the list you are given "
+               "must hold both sides of every turn.",
+          hint="Inside the function: question = {'role': 'user', 'content': user_message}; response = "
+               "client.chat.completions.create(model=model, max_completion_tokens=500, messages=history + "
+               "[question]); text = response.choices[0].message.content; then, once the answer is there, "
+               "history.extend([question, {'role': 'assistant', 'content': text}]); return text. Use the `history` "
+               "you are given, not the notebook's `conversation`.",
+          hangs="does your function loop over a list it keeps growing (history.append inside `for m in history:`)?")
 def _(fn):
     import openai
 
-    from lessonlib.config import DEFAULT_OPENAI_MODEL
+    from lessonlib.config import Settings
 
-    model = os.environ.get("LESSON_OPENAI_MODEL", "").strip() or DEFAULT_OPENAI_MODEL
+    model = Settings.read().openai_model
     client = openai.OpenAI()
     history: list[Any] = [{"role": "system", "content": TUTOR_SYSTEM}]
     for turn, question in enumerate(("What is a decorator?", "Show me an example."), start=1):
         before = len(history)
         try:
-            reply = fn(client, model, history, question)
+            reply = call(fn, client, model, history, question, copy_args=False, none_ok=True)  # it must grow `history`
         except openai.NotFoundError as exc:
             if "Replay miss" not in str(exc):
                 raise
@@ -122,43 +112,32 @@ def _(fn):
     return "two turns, five messages, and the second request carried the first answer."
 
 
-# ---- 07.2 -----------------------------------------------------------------------------------------
-
 TOOL_CALL_TURN = WEATHER_CHAT[2]
-PICTURE_TURN = {
-    "role": "user",
-    "content": [
-        {"type": "text", "text": "What is in this picture?"},
-        {"type": "image_url", "image_url": {"url": "https://example.com/tokyo-street.jpg"}},
-    ],
-}
+PICTURE_TURN = {"role": "user", "content": [
+    {"type": "text", "text": "What is in this picture?"},
+    {"type": "image_url", "image_url": {"url": "https://example.com/tokyo-street.jpg"}},
+]}
 
 
 def _expected_count(messages: list[dict[str, Any]]) -> int:
+    """The lesson's 4 tokens per message, plus the text, the 'text' parts and each tool call's name and arguments."""
     from lessonlib.tokens import count_text
 
     total = 0
     for msg in messages:
-        total += 4  # the lesson's overhead per message
-        content = msg.get("content")
-        if isinstance(content, str):
-            total += count_text(content, "gpt-4o")
-        elif isinstance(content, list):
-            total += sum(count_text(part.get("text"), "gpt-4o") for part in content if part.get("type") == "text")
-        for tool_call in msg.get("tool_calls") or []:
-            total += count_text(tool_call["function"]["name"], "gpt-4o") + count_text(tool_call["function"]["arguments"], "gpt-4o")
+        content = msg.get("content") or []
+        texts = [content] if isinstance(content, str) else [p.get("text") for p in content if p.get("type") == "text"]
+        texts += [c["function"][key] for c in msg.get("tool_calls") or [] for key in ("name", "arguments")]
+        total += 4 + sum(count_text(text, "gpt-4o") for text in texts)
     return total
 
 
-@exercise(
-    "07.2",
-    title="Count messages with None and list content",
-    idea="content can be a string, None or a list of parts, and a tool call is read by the model too.",
-    hint="In the loop: content = msg.get('content'). If it is a str, encode it; if it is a list, add the tokens of "
-    "each part whose type is 'text' (part['text']); if it is None, add nothing. Then, for each call in "
-    "msg.get('tool_calls') or [], add the tokens of call['function']['name'] and call['function']['arguments']. "
-    "Keep the lesson's 4 tokens per message.",
-)
+@exercise("07.2", title="Count messages with None and list content",
+          idea="content can be a string, None or a list of parts, and a tool call is read by the model too.",
+          hint="In the loop: content = msg.get('content'). If it is a str, encode it; if it is a list, add the tokens "
+               "of each part whose type is 'text' (part['text']); if it is None, add nothing. Then, for each call in "
+               "msg.get('tool_calls') or [], add the tokens of call['function']['name'] and "
+               "call['function']['arguments']. Keep the lesson's 4 tokens per message.")
 def _(fn):
     none = "when content is None there is no text to encode, so count nothing for it."
     parts = "when content is a list, add the tokens of each part whose type is 'text' and skip the others."
@@ -179,20 +158,15 @@ def _(fn):
     return "None content, content lists and tool calls all count now."
 
 
-# ---- 07.3 -----------------------------------------------------------------------------------------
-
 BUDGETS = (90, 190, 60, 175, 150, 30, 1000)  # the first two split a tool round in a naive cut
 
 
-@exercise(
-    "07.3",
-    title="Trim without splitting a tool call from its result",
-    idea="Where can you cut a history so that no tool call is separated from its results, and it still opens "
-    "with a user turn?",
-    hint="A cut just before a user message can never split a tool call from its results (they all sit between "
-    "two user messages), and it leaves a history that opens with a user turn. So keep the backward walk, then "
-    "drop messages from the oldest end of what you kept until the first one has role 'user'.",
-)
+@exercise("07.3", title="Trim without splitting a tool call from its result",
+          idea="Where can you cut a history so that no tool call is separated from its results, and it still opens "
+               "with a user turn?",
+          hint="A cut just before a user message can never split a tool call from its results (they all sit between "
+               "two user messages), and it leaves a history that opens with a user turn. So keep the backward walk, "
+               "then drop messages from the oldest end of what you kept until the first one has role 'user'.")
 def _(fn):
     from lessonlib.tokens import count_messages, trim_messages
 

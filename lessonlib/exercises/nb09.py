@@ -1,6 +1,5 @@
-"""Checks for 09_error_handling. Each gets real SDK objects from ``fixtures`` (exceptions from the SDKs'
-own classes around httpx2 requests and responses, a ChatCompletion, a Message), so the exercises run
-offline and need no cassette."""
+"""Checks for 09_error_handling, on real SDK objects from ``fixtures`` (the SDKs' own exceptions around httpx2
+requests and responses, a ChatCompletion, a Message): offline, no cassette."""
 
 from __future__ import annotations
 
@@ -8,23 +7,20 @@ import json
 import math
 from typing import Any
 
-from lessonlib.exercises import NotYet, call, exercise
+from lessonlib.exercises import NotYet, call, compare, exercise
 from lessonlib.exercises.fixtures import completion, connection_error, message, status_error
+from lessonlib.providers import PROVIDERS
 
 
 def _label(err: BaseException) -> str:
-    status = getattr(err, "status_code", None)
+    """How a nudge names an error: openai.RateLimitError(429), plus any x-should-retry header."""
     module = type(err).__module__.split(".")[0]
-    name = f"{module}.{type(err).__name__}" if module in ("openai", "anthropic") else type(err).__name__
-    should = None
+    name = f"{module}.{type(err).__name__}" if module in PROVIDERS else type(err).__name__
     response = getattr(err, "response", None)
-    if response is not None:
-        should = response.headers.get("x-should-retry")
-    extra = f" with x-should-retry: {should}" if should else ""
-    return f"{name}({status}){extra}" if status else name
+    should = response.headers.get("x-should-retry") if response is not None else None
+    status = getattr(err, "status_code", None)
+    return f"{name}({status})" + (f" with x-should-retry: {should}" if should else "") if status else name
 
-
-# ---- 09.1 -------------------------------------------------------------------------------------
 
 @exercise("09.1", title="a retry predicate for both SDKs",
           idea="Some errors have no HTTP answer at all (so no status_code); the server can also say itself whether "
@@ -70,19 +66,16 @@ def _(fn: Any) -> str:
         (json.JSONDecodeError("Expecting value", "Here's", 0),
          "only API errors are retried here; a JSONDecodeError is your parsing, not the network."),
     ]
-    for err, why in retry + keep:
-        out = call(fn, err, copy_args=False, returns=bool, want="True or False", name=f"should_retry({_label(err)})", raises={
-            AttributeError: f"should_retry({_label(err)}) raised AttributeError ({{exc}}). Connection errors and "
-                            "timeouts have no status_code or response: check isinstance(err, APIConnectionError) first."})
-        expected = any(err is e for e, _ in retry)
-        if out != expected:
-            verb = "retry" if expected else "not retry"
-            raise NotYet(f"should_retry({_label(err)}) returned {out}; it should {verb}: {why}")
+    for expected, cases, verb in ((True, retry, "retry"), (False, keep, "not retry")):
+        for err, why in cases:
+            shown = f"should_retry({_label(err)})"
+            out = call(fn, err, copy_args=False, returns=bool, want="True or False", name=shown, raises={
+                AttributeError: f"{shown} raised AttributeError ({{exc}}). Connection errors and timeouts have no "
+                                "status_code or response: check isinstance(err, APIConnectionError) first."})
+            compare(out, expected, otherwise=f"{shown} returned {out}; it should {verb}: {why}")
     return ("the same rules as _should_retry in both SDKs. Plug it into tenacity with "
             "retry=retry_if_exception(should_retry) on a client with max_retries=0.")
 
-
-# ---- 09.2 -------------------------------------------------------------------------------------
 
 @exercise("09.2", title="the SDK's wait before a retry",
           idea="The wait doubles with each retry up to a cap, then a random jitter shortens it by up to a quarter; "
@@ -105,9 +98,8 @@ def _(fn: Any) -> str:
     cases = [(n, None) for n in range(8)] + [(0, 1.0), (3, 30.0), (1, 0.0), (2, 300.0)]
     for n, retry_after in cases:
         shown = f"sdk_wait({n})" if retry_after is None else f"sdk_wait({n}, retry_after={retry_after:g})"
-        out = fn(n) if retry_after is None else fn(n, retry_after=retry_after)
-        if out is None:
-            raise NotYet(f"{shown} returned None: return a (shortest, longest) tuple of seconds.")
+        extra = {} if retry_after is None else {"retry_after": retry_after}
+        out = call(fn, n, **extra, name=shown, want="a (shortest, longest) tuple of seconds")
         try:
             low, high = (float(x) for x in out)
         except (TypeError, ValueError):
@@ -136,8 +128,6 @@ def _(fn: Any) -> str:
     return "that is _calculate_retry_timeout in openai/_base_client.py, jitter and caps included."
 
 
-# ---- 09.3 -------------------------------------------------------------------------------------
-
 @exercise("09.3", title="the request id for a support ticket",
           idea="A response and an error keep the id in different attributes, and some errors never got a response.",
           hint="A successful response keeps it in `response._request_id` (both SDKs set it on the top-level object). "
@@ -163,10 +153,7 @@ def _(fn: Any) -> str:
          "a timeout got no response, so it has no request id: return None."),
     ]
     for obj, want, what, why in cases:
-        try:
-            out = fn(obj)
-        except AttributeError as exc:
-            raise NotYet(f"request_id_of({what}) raised AttributeError ({exc}): {why}") from None
-        if out != want:
-            raise NotYet(f"request_id_of({what}) returned {out!r}, expected {want!r}: {why}")
+        out = call(fn, obj, copy_args=False, none_ok=True,
+                   raises={AttributeError: f"request_id_of({what}) raised AttributeError ({{exc}}): {why}"})
+        compare(out, want, otherwise=f"request_id_of({what}) returned {out!r}, expected {want!r}: {why}")
     return "paste that id into a support ticket, and log it next to every failure."

@@ -1,9 +1,6 @@
-"""Checks for 10_async. They run the learner's coroutines on fake work (short asyncio.sleep calls
-that record how many are running at once), so they need no API calls and no cassette.
-
-A notebook cell already runs inside the kernel's event loop, where ``asyncio.run`` is refused, so
-``call`` runs an async answer in a fresh event loop in the checker's own thread, and cancels it when
-the time limit is up."""
+"""Checks for 10_async. They run the learner's coroutines on fake work (short sleeps that record how many run at
+once): no API calls, no cassette. ``call`` runs an async answer in a fresh event loop in the checker's thread (the
+kernel's own loop refuses ``asyncio.run``), and ``run`` cancels it when the time limit is up."""
 
 from __future__ import annotations
 
@@ -62,8 +59,6 @@ def _semaphore_per_task(fn: Any) -> bool:
                and "Semaphore" in ast.unparse(sub.func) for node in ast.walk(outer) for sub in ast.walk(node))
 
 
-# ---- 10.1 -------------------------------------------------------------------------------------
-
 @exercise("10.1", title="bounded_gather: at most `limit` at once, results in order",
           idea="asyncio.gather starts everything at once and keeps the input order; one shared asyncio.Semaphore "
                "lets only `limit` of them past at a time.",
@@ -83,7 +78,6 @@ def _(fn: Any) -> str:
                        name=f"bounded_gather(7 coroutines, limit={limit})")
         finally:
             _close_all(coros)
-        expected = [f"result {i}" for i in range(len(delays))]
         if len(out) != len(delays) or tracker.started == []:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
@@ -97,13 +91,10 @@ def _(fn: Any) -> str:
         if tracker.peak < want_peak:
             raise NotYet(f"with limit={limit} at most {tracker.peak} call(s) ever ran at once, so the batch "
                          f"ran slower than it could: {want_peak} should run together (gather the wrapped coroutines).")
-        if list(out) != expected:
-            raise NotYet(f"results are not in input order: got {list(out)[:4]}... Collect them with "
-                         "asyncio.gather (input order), not in the order they finished.")
+        compare(list(out), [f"result {i}" for i in range(len(delays))], otherwise=f"results are not in input order: "
+                f"got {list(out)[:4]}... Collect them with asyncio.gather (input order), not in the order they finished.")
     return "7 fake calls ran at most `limit` at a time and came back in input order."
 
-
-# ---- 10.2 -------------------------------------------------------------------------------------
 
 class _Flaky:
     """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
@@ -160,8 +151,6 @@ def _(fn: Any) -> str:
         raise NotYet("the entries for 'a', 'c' and 'd' are not their results, in order.")
     return f"4 of 5 labelled, 'e' kept as {type(out[4]).__name__} after 3 tries, and nothing was raised."
 
-
-# ---- 10.3 -------------------------------------------------------------------------------------
 
 @exercise("10.3", title="expected wall time of a bounded batch",
           idea="With at most c calls in flight, the calls go in waves; count the waves, and think about what None "
