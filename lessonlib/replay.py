@@ -67,14 +67,11 @@ class ReplayServer:
         # Record and capped-live mode forward calls with the learner's keys: only the SDKs setup() configured
         # may use it, so their base URLs carry this secret (replay mode serves public recordings, needs none).
         self.token = "" if mode == "replay" else _secrets.token_urlsafe(18)
-        self.notes: list[str] = []  # record mode: what the learner was told about the recording
         self.used: set[int] = set()
         self.misses: list[str] = []
         self.key_problems: dict[str, str] = {}  # live/record: provider -> why its key cannot be used (issue 13)
-        if mode == "replay" or (mode == "record" and self.cassette_path.exists()):
-            self.cassette = Cassette.load(self.cassette_path)
-        else:
-            self.cassette = Cassette(path=self.cassette_path)
+        existing = mode == "replay" or (mode == "record" and self.cassette_path.exists())
+        self.cassette = Cassette.load(self.cassette_path) if existing else Cassette(path=self.cassette_path)
         self.scale = max(speed, 1.0) if self.cassette.pacing_required else max(speed, 0.0)
         self.recording = Cassette(path=self.cassette_path, provenance=provenance or {"kind": "recorded"},
                                   pacing_required=self.cassette.pacing_required)  # record mode: what it wrote
@@ -303,7 +300,6 @@ class ReplayServer:
 
     def note(self, text: str) -> None:
         """Tell the learner something about the recording (on stderr: the running cell shows it)."""
-        self.notes.append(text)
         print(f"lessonlib {self.mode} mode: {text}", file=sys.stderr, flush=True)
 
 
@@ -438,34 +434,34 @@ class _Handler(BaseHTTPRequestHandler):
                     "secrets": server.secrets + keys}
         sent_headers, done, chunks = False, False, []
         try:
-            with httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client:
-                with client.stream(self.command, url, headers=headers, content=body) as upstream:
-                    out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _UPSTREAM_ONLY]
-                    content_type = upstream.headers.get("content-type", "")
-                    recorded.update(status=upstream.status_code, reason=upstream.reason_phrase,
-                                    response_headers=out_headers, latency=time.monotonic() - arrived)
-                    if "text/event-stream" not in content_type:
-                        data = upstream.read()  # all of it (and recorded) before a status line goes out
-                        done = True
-                        server.forwarded(provider, path, hold, body, data, {**recorded, "event_times": None})
-                        data = server.localize(data, content_type, provider)
-                        self._send_head(upstream.status_code, upstream.reason_phrase,
-                                        out_headers + [("content-length", str(len(data)))])
-                        self.wfile.write(data)
-                        return
+            with (httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client,
+                  client.stream(self.command, url, headers=headers, content=body) as upstream):
+                out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _UPSTREAM_ONLY]
+                content_type = upstream.headers.get("content-type", "")
+                recorded.update(status=upstream.status_code, reason=upstream.reason_phrase,
+                                response_headers=out_headers, latency=time.monotonic() - arrived)
+                if "text/event-stream" not in content_type:
+                    data = upstream.read()  # all of it (and recorded) before a status line goes out
+                    done = True
+                    server.forwarded(provider, path, hold, body, data, {**recorded, "event_times": None})
+                    data = server.localize(data, content_type, provider)
                     self._send_head(upstream.status_code, upstream.reason_phrase,
-                                    out_headers + [("transfer-encoding", "chunked")])
-                    sent_headers, started, buffer, event_times = True, time.monotonic(), "", []
-                    for piece in upstream.iter_text():
-                        self._write_chunk(piece.encode("utf-8"))
-                        chunks.append(piece)
-                        *ended, buffer = EVENT_END.split(buffer + piece)
-                        event_times += [time.monotonic() - started for event in ended if event.strip()]
-                    if buffer.strip():
-                        event_times.append(time.monotonic() - started)
-                    done = True  # recorded before the client sees the stream's end
-                    server.forwarded(provider, path, hold, body, "".join(chunks).encode(), {**recorded, "event_times": event_times})
-                    self._write_chunk(b"")
+                                    out_headers + [("content-length", str(len(data)))])
+                    self.wfile.write(data)
+                    return
+                self._send_head(upstream.status_code, upstream.reason_phrase,
+                                out_headers + [("transfer-encoding", "chunked")])
+                sent_headers, started, buffer, event_times = True, time.monotonic(), "", []
+                for piece in upstream.iter_text():
+                    self._write_chunk(piece.encode("utf-8"))
+                    chunks.append(piece)
+                    *ended, buffer = EVENT_END.split(buffer + piece)
+                    event_times += [time.monotonic() - started for event in ended if event.strip()]
+                if buffer.strip():
+                    event_times.append(time.monotonic() - started)
+                done = True  # recorded before the client sees the stream's end
+                server.forwarded(provider, path, hold, body, "".join(chunks).encode(), {**recorded, "event_times": event_times})
+                self._write_chunk(b"")
         except httpx2.HTTPError as exc:
             shown = scrub_url(url, server.secrets)
             if not sent_headers:
