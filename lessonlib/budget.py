@@ -1,13 +1,11 @@
 """A spending cap for live and record modes: reserve each call's worst case, settle it with its real usage.
 
-Set ``LESSON_BUDGET_USD=0.50`` in ``.env``. Calls then go through the course's local server (in live
-mode too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the
-request's size, plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096
-when the request sets none). A call whose worst case does not fit beside what is spent and reserved is
-refused before it reaches the provider, so concurrent calls cannot overshoot the cap. When the answer
-is complete, the reservation is replaced by the cost of its ``usage`` (streams included; a stream
-without usage is estimated from its text, and counted as an estimate). ``lessonlib.budget.spent()``
-shows the total. Taught in: 01_setup (workshop notes).
+Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's local server (in live mode
+too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
+plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset). A call
+that does not fit beside what is spent and reserved is refused, so concurrent calls cannot overshoot the cap.
+When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage
+is estimated from its text). ``lessonlib.budget.spent()`` shows the total. Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations

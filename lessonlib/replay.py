@@ -341,9 +341,10 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _send_simple(self, status: int, text: str, provider: str | None = None) -> None:
+        """The server's own answer (an error), in the shape the provider's SDK shows best."""
         if provider and PROVIDERS[provider].json_errors:
-            content_type = "application/json"
-            data = json.dumps({"error": {"message": text, "type": "lessonlib_replay", "param": None, "code": None}}).encode()
+            error = {"message": text, "type": "lessonlib_replay", "param": None, "code": None}
+            content_type, data = "application/json", json.dumps({"error": error}).encode()
         else:
             content_type, data = "text/plain; charset=utf-8", text.encode("utf-8")
         self.send_response(status)
