@@ -254,18 +254,20 @@ class ReplayServer:
 
     def miss_message(self, method: str, path: str, body: bytes) -> str:
         """Why a replay request has no recording, with the closest one and what to do."""
-        path, route = match_path(path), match_path(path).split("?")[0]
+        path = match_path(path)
+        route, _, query = path.partition("?")
         recorded = self.cassette.interactions
-        same_route = [i for i in recorded if i.method == method and i.path == path]
+        same_path = [i for i in recorded if i.method == method and i.path == path]
+        same_route = [i for i in recorded if i.path.partition("?")[0] == route]  # any method, any query
         lines = [f"Replay miss: cassettes/{self.cassette_path.name} has no recording of {method} {path} with this body."]
-        if same_route:
-            scored = [(describe_difference(i.body, canonical_body(body)), i) for i in same_route]
+        if same_path:
+            scored = [(describe_difference(i.body, canonical_body(body)), i) for i in same_path]
             (count, text), closest = min(scored, key=lambda pair: pair[0][0])
             lines += [f"The closest recording is interaction #{closest.index}; it differs in {count} place(s):", text]
-        elif any(i.method == method and i.path.split("?")[0] == route for i in recorded):
-            queries = sorted({i.path.partition("?")[2] or "(none)" for i in recorded if i.path.split("?")[0] == route})
+        elif any(i.method == method for i in same_route):
+            queries = sorted({i.path.partition("?")[2] or "(none)" for i in same_route})
             lines.append(f"Its recordings of {method} {route} have another query string: recorded "
-                         f"{', '.join(queries)}; sent {path.partition('?')[2] or '(none)'}.")
+                         f"{', '.join(queries)}; sent {query or '(none)'}.")
         elif recorded:
             routes = sorted({f"{i.method} {i.path}" for i in recorded})
             lines.append("Nothing in it was recorded for that endpoint; it holds: " + ", ".join(routes) + ".")
