@@ -108,7 +108,7 @@ class Provider:
         try:
             data = json.loads(text)
         except ValueError:
-            return None, None, ""
+            data = None
         return (data.get("model"), data.get("usage"), "") if isinstance(data, dict) else (None, None, "")
 
 
