@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -197,8 +198,7 @@ class ReplayServer:
                 if self.mode == "replay":  # before answering: a kernel may exit right after the reply
                     self._report_usage()
                 elif self.mode == "record":  # an authored fault (429, timeout...) is kept in the new recording
-                    self.recording.interactions.append(
-                        Interaction(len(self.recording.interactions), item.method, item.path, item.body, item.raw))
+                    self.recording.interactions.append(replace(item, index=len(self.recording.interactions)))
                     self.recording.save(self.partial_path)
             return "replay", item
         if self.mode == "replay":
