@@ -3,14 +3,20 @@ replay server's usage report and request capture."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import sys
+from pathlib import Path
 from typing import Any
+
+from .cassette import canonical_body
 
 
 def install_socket_guard() -> None:
     """Make any connection to a non-loopback address fail loudly (the test suite turns this on:
     replay mode must never touch the network)."""
     import ipaddress
-    import socket
 
     if getattr(socket.socket.connect, "_lesson_guard", False):
         return
@@ -29,3 +35,29 @@ def install_socket_guard() -> None:
 
     guarded_connect._lesson_guard = True  # type: ignore[attr-defined]
     socket.socket.connect = guarded_connect  # type: ignore[method-assign]
+
+
+class ServerHooks:
+    """What a replay server writes for the test suite; the server calls these under its lock (one writer)."""
+
+    def __init__(self, capture: str | os.PathLike[str] | None, usage_report: str | os.PathLike[str] | None) -> None:
+        self.capture_path = Path(capture) if capture else None  # LESSON_REPLAY_CAPTURE: every request, one per line
+        self.usage_report = Path(usage_report) if usage_report else None  # tests/test_usage.py: what played
+
+    def capture(self, method: str, path: str, body: bytes) -> None:
+        if self.capture_path is not None:
+            with self.capture_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"method": method, "path": path, "body": canonical_body(body)}) + "\n")
+
+    def report_usage(self, cassette: str, count: int, used: set[int], misses: list[str]) -> None:
+        """Which interactions were played, and whether in a kernel with the socket guard on."""
+        if self.usage_report is None:
+            return
+        app = sys.modules.get("ipykernel.kernelapp")  # unit tests' in-process servers do not count
+        report = {"cassette": cassette, "count": count, "used": sorted(used), "misses": list(misses),
+                  "socket_guard": bool(getattr(socket.socket.connect, "_lesson_guard", False)),
+                  "kernel": bool(app is not None and app.IPKernelApp.initialized())}
+        self.usage_report.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.usage_report.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report), encoding="utf-8")
+        os.replace(tmp, self.usage_report)

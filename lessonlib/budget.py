@@ -1,81 +1,27 @@
 """A spending cap for live and record modes: reserve each call's worst case, settle it with its real usage.
 
-Set ``LESSON_BUDGET_USD=0.50`` in ``.env``. Calls then go through the course's local server (in live
-mode too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the
-request's size, plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096
-when the request sets none). A call whose worst case does not fit beside what is spent and reserved is
-refused before it reaches the provider, so concurrent calls cannot overshoot the cap. When the answer
-is complete, the reservation is replaced by the cost of its ``usage`` (streams included; a stream
-without usage is estimated from its text, and counted as an estimate). ``lessonlib.budget.spent()``
-shows the total. Taught in: 01_setup (workshop notes).
+Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's local server (in live mode
+too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
+plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset). A call
+that does not fit beside what is spent and reserved is refused, so concurrent calls cannot overshoot the cap.
+When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage
+is estimated from its text). ``lessonlib.budget.spent()`` shows the total. Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from .prices import cost_usd, price_for
+from .providers import Provider
 
-__all__ = ["Budget", "usage_from_response", "spent"]
+__all__ = ["Budget", "spent"]
 
 DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
 _CURRENT: dict[str, "Budget"] = {}
-
-
-def _events(text: str) -> Iterator[dict[str, Any]]:
-    """The JSON payloads of an SSE stream's ``data:`` lines (OpenAI's final ``[DONE]`` skipped)."""
-    for line in text.splitlines():
-        if line.startswith("data:") and line[5:].strip().startswith("{"):
-            try:
-                event = json.loads(line[5:])
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                yield event
-
-
-def usage_from_response(body: bytes) -> tuple[str | None, dict[str, Any] | None]:
-    """(model, usage) from a JSON response or an SSE stream of either provider; (None, None) if absent."""
-    text = body.decode("utf-8", "replace")
-    if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None, None
-        return (data.get("model"), data.get("usage")) if isinstance(data, dict) else (None, None)
-    model, usage = None, None
-    for event in _events(text):
-        kind = event.get("type")
-        if kind == "message_start":  # Anthropic: input tokens arrive first ...
-            message = event.get("message") or {}
-            model, usage = message.get("model"), dict(message.get("usage") or {})
-        elif kind == "message_delta" and usage is not None:  # ... output tokens last
-            usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-        elif kind == "response.completed":  # OpenAI Responses API: the whole response comes last
-            response = event.get("response") or {}
-            model, usage = response.get("model") or model, response.get("usage") or usage
-        elif event.get("object") == "chat.completion.chunk":  # OpenAI: usage in the last chunk, if asked for
-            model = event.get("model") or model
-            usage = event.get("usage") or usage
-    return model, usage
-
-
-def _streamed_text(body: bytes) -> str:
-    """The text and tool arguments an SSE stream carried (to estimate a stream that reported no usage)."""
-    out = []
-    for event in _events(body.decode("utf-8", "replace")):
-        for choice in event.get("choices") or []:
-            delta = choice.get("delta") or {}
-            out.append(delta.get("content") or "")
-            out += [(call.get("function") or {}).get("arguments") or "" for call in delta.get("tool_calls") or []]
-        if str(event.get("type", "")).endswith(".delta") and isinstance(event.get("delta"), str):
-            out.append(event["delta"])  # Responses API text and argument deltas
-    return "".join(out)
 
 
 def worst_case(request_body: bytes) -> tuple[str | None, int, int]:
@@ -124,12 +70,11 @@ class Budget:
             "LESSON_MODE=replay."
         )
 
-    def settle(self, hold: float | None, request_body: bytes, response_body: bytes) -> float:
+    def settle(self, hold: float | None, request_body: bytes, response_body: bytes, provider: Provider) -> float:
         """Replace a call's reservation by its cost (from its usage, else estimated from its text)."""
-        model, usage = usage_from_response(response_body)
+        model, usage, text = provider.usage(response_body)
         estimate = False
         if not usage:
-            text = _streamed_text(response_body)
             model = model or worst_case(request_body)[0]
             if text and model:
                 usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN, "output_tokens": len(text) // CHARS_PER_TOKEN + 1}

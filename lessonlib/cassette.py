@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,37 +111,25 @@ def _fmt(value: Any) -> str:
 
 def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     """Leaf-level differences between two JSON values, as (path, recorded, sent)."""
-    if isinstance(recorded, dict) and isinstance(sent, dict):
-        out: list[tuple[str, Any, Any]] = []
-        for key in list(recorded) + [k for k in sent if k not in recorded]:
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in sent:
-                out.append((sub, recorded[key], "<missing>"))
-            elif key not in recorded:
-                out.append((sub, "<missing>", sent[key]))
-            else:
-                out.extend(_differences(recorded[key], sent[key], sub))
-        return out
-    if isinstance(recorded, list) and isinstance(sent, list):
-        out = []
-        for i in range(max(len(recorded), len(sent))):
-            sub = f"{path}[{i}]"
-            if i >= len(sent):
-                out.append((sub, recorded[i], "<missing>"))
-            elif i >= len(recorded):
-                out.append((sub, "<missing>", sent[i]))
-            else:
-                out.extend(_differences(recorded[i], sent[i], sub))
-        return out
-    return [] if recorded == sent else [(path or "body", recorded, sent)]
+    lists = isinstance(recorded, list) and isinstance(sent, list)
+    if lists:  # compared like mappings of index -> item
+        recorded, sent = dict(enumerate(recorded)), dict(enumerate(sent))
+    elif not (isinstance(recorded, dict) and isinstance(sent, dict)):
+        return [] if recorded == sent else [(path or "body", recorded, sent)]
+    out: list[tuple[str, Any, Any]] = []
+    for key in list(recorded) + [k for k in sent if k not in recorded]:
+        sub = f"{path}[{key}]" if lists else f"{path}.{key}" if path else str(key)
+        if key in recorded and key in sent:
+            out.extend(_differences(recorded[key], sent[key], sub))
+        else:
+            out.append((sub, recorded.get(key, "<missing>"), sent.get(key, "<missing>")))
+    return out
 
 
 def describe_difference(recorded: Any, sent: Any, limit: int = 3) -> tuple[int, str]:
     """How far apart two request bodies are, and a few lines saying where."""
     diffs = _differences(recorded, sent)
-    lines = []
-    for where, rec, got in diffs[:limit]:
-        lines.append(f"  at {where}:\n    recorded: {_fmt(rec)}\n    sent:     {_fmt(got)}")
+    lines = [f"  at {where}:\n    recorded: {_fmt(rec)}\n    sent:     {_fmt(got)}" for where, rec, got in diffs[:limit]]
     if len(diffs) > limit:
         lines.append(f"  (and {len(diffs) - limit} more differences)")
     return len(diffs), "\n".join(lines)
@@ -164,35 +153,33 @@ class Interaction:
     def response(self) -> dict[str, Any]:
         return self.raw["response"]
 
+    @cached_property
+    def _bytes(self) -> bytes:
+        """Stored text, a gzip ``!!binary`` body (decompressed, at most MAX_BODY_BYTES), or the ``parsed_body``
+        mapping of pydantic-ai's cassettes (as compact JSON). Raises ValueError(field, why)."""
+        resp = self.response
+        if "parsed_body" in resp and not resp["body"].get("string"):
+            return json.dumps(resp["parsed_body"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        raw = resp["body"]["string"]
+        if isinstance(raw, str):
+            return raw.encode("utf-8")
+        if raw[:2] == b"\x1f\x8b":
+            try:
+                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+                    raw = fh.read(MAX_BODY_BYTES + 1)
+            except (OSError, EOFError) as exc:
+                raise ValueError("response.body.string", f"that is gzip but does not decompress ({exc})") from None
+            if len(raw) > MAX_BODY_BYTES:
+                raise ValueError("response.body.string", f"that decompresses to more than {MAX_BODY_BYTES >> 20} MB")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("response.body.string", "that is binary but neither gzip nor UTF-8 text") from None
+        return raw
+
     def response_body(self) -> bytes:
         """The response bytes to send (decoded once, when the cassette is loaded)."""
-        if "_bytes" not in self.__dict__:
-            self.__dict__["_bytes"] = _body_bytes(self)
-        return self.__dict__["_bytes"]
-
-
-def _body_bytes(item: Interaction) -> bytes:
-    """Stored text, a gzip ``!!binary`` body (decompressed, at most MAX_BODY_BYTES), or the ``parsed_body``
-    mapping of pydantic-ai's cassettes (as compact JSON). Raises ValueError(field, why)."""
-    resp = item.response
-    if "parsed_body" in resp and not resp["body"].get("string"):
-        return json.dumps(resp["parsed_body"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    raw = resp["body"]["string"]
-    if isinstance(raw, str):
-        return raw.encode("utf-8")
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
-                raw = fh.read(MAX_BODY_BYTES + 1)
-        except (OSError, EOFError) as exc:
-            raise ValueError("response.body.string", f"that is gzip but does not decompress ({exc})") from None
-        if len(raw) > MAX_BODY_BYTES:
-            raise ValueError("response.body.string", f"that decompresses to more than {MAX_BODY_BYTES >> 20} MB")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("response.body.string", "that is binary but neither gzip nor UTF-8 text") from None
-    return raw
+        return self._bytes
 
 
 def match_path(path: str) -> str:
@@ -202,14 +189,6 @@ def match_path(path: str) -> str:
     parts = urlsplit(path)
     query = "&".join(p for p in parts.query.split("&") if p and p != "beta=true")
     return parts.path + (f"?{query}" if query else "")
-
-
-def _header_list(headers: dict[str, Any] | None) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, value in (headers or {}).items():
-        values = value if isinstance(value, list) else [value]
-        out[str(name)] = [str(v) for v in values]
-    return out
 
 
 @dataclass
@@ -291,55 +270,39 @@ class Cassette:
         """Append one live interaction, scrubbed, with bodies stored readably."""
         body_text = scrub_text(request_body.decode("utf-8", "replace"), secrets)
         parsed = canonical_body(body_text)
-        stored_request_body = (
-            json.dumps(parsed, indent=2, ensure_ascii=False) if isinstance(parsed, (dict, list)) else body_text
-        )
-        kept_req = {
-            name.lower(): [value]
-            for name, value in request_headers.items()
-            if name.lower() in KEPT_REQUEST_HEADERS
-        }
-        resp_headers: dict[str, list[str]] = {}
+        stored = json.dumps(parsed, indent=2, ensure_ascii=False) if isinstance(parsed, (dict, list)) else body_text
+        request = {"method": method, "uri": scrub_url(uri, secrets), "body": stored,
+                   "headers": {k.lower(): [v] for k, v in request_headers.items() if k.lower() in KEPT_REQUEST_HEADERS}}
+        headers: dict[str, list[str]] = {}
         for name, value in response_headers:
-            low = name.lower()
-            if low in SCRUBBED_HEADERS or low in TRANSPORT_HEADERS:
-                continue
-            resp_headers.setdefault(low, []).append(scrub_text(value, secrets))
-        response: dict[str, Any] = {
-            "status": {"code": status, "message": reason},
-            "headers": resp_headers,
-            "body": {"string": scrub_text(response_body.decode("utf-8", "replace"), secrets)},
-            "latency": round(latency, 3),
-        }
+            if name.lower() not in SCRUBBED_HEADERS | TRANSPORT_HEADERS:
+                headers.setdefault(name.lower(), []).append(scrub_text(value, secrets))
+        response: dict[str, Any] = {"status": {"code": status, "message": reason}, "headers": headers,
+                                    "body": {"string": scrub_text(response_body.decode("utf-8", "replace"), secrets)},
+                                    "latency": round(latency, 3)}
         if event_times is not None:
             response["event_times"] = [round(t, 3) for t in event_times]
-        raw = {
-            "request": {"method": method, "uri": scrub_url(uri, secrets), "body": stored_request_body, "headers": kept_req},
-            "response": response,
-        }
-        item = Interaction(len(self.interactions), method, match_path(raw["request"]["uri"]), parsed, raw)
+        raw = {"request": request, "response": response}
+        item = Interaction(len(self.interactions), method, match_path(request["uri"]), parsed, raw)
         self.interactions.append(item)
         return item
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line strings as YAML block literals, so bodies and SSE streams stay readable."""
+    """Multi-line strings as YAML block literals, so bodies and SSE streams stay readable (PyYAML falls back to
+    a quoted style by itself where a block literal cannot hold the text)."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
 
 
-def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    # PyYAML falls back to a quoted style by itself where a block literal cannot hold the text.
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _str_representer)
+_Dumper.add_representer(str, _Dumper.represent_str)
 
 
 def response_headers(interaction: Interaction, *, transport: bool = False) -> list[tuple[str, str]]:
     """The stored response headers as (name, value) pairs, transport headers dropped (unless asked for)."""
     pairs = []
-    for name, values in _header_list(interaction.response.get("headers")).items():
-        if name.lower() in TRANSPORT_HEADERS and not transport:
-            continue
-        pairs.extend((name, v) for v in values)
+    for name, values in (interaction.response.get("headers") or {}).items():
+        if transport or str(name).lower() not in TRANSPORT_HEADERS:
+            pairs += [(str(name), str(v)) for v in (values if isinstance(values, list) else [values])]
     return pairs

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from lessonlib.cassette import Cassette, Interaction, response_headers
+from lessonlib.providers import sse_events
 
 ROOT = Path(__file__).resolve().parent.parent
 WIRE = ROOT / "tests" / "wire"  # vendored copy of ../shared/wire (see tests/wire/README.md)
@@ -127,13 +128,9 @@ class SSEEvent:
 
 def parse_sse(text: str) -> list[SSEEvent]:
     """Events of a text/event-stream body, as the SDKs' decoders read them (blank line ends an event)."""
-    events, lines = [], []
-    for line in text.replace("\r\n", "\n").split("\n") + [""]:
-        if line:
-            lines.append(line)
-            continue
-        if not lines:
-            continue
+    events = []
+    for event in sse_events(text):
+        lines = [line for line in event.splitlines() if line]
         name, data = None, []
         for item in lines:
             if item.startswith(":"):
@@ -145,7 +142,6 @@ def parse_sse(text: str) -> list[SSEEvent]:
             elif key == "data":
                 data.append(value)
         events.append(SSEEvent(name, "\n".join(data), lines))
-        lines = []
     return events
 
 

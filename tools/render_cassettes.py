@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lessonlib.cassette import Cassette, Interaction  # noqa: E402
+from lessonlib.providers import PROVIDERS  # noqa: E402
 from lessonlib.tokens import count_messages, count_text  # noqa: E402
 
 
@@ -120,8 +121,6 @@ SPECS = ROOT / "tools" / "specs"
 OUT = ROOT / "notebooks" / "cassettes"
 BASE62 = string.ascii_letters + string.digits
 EPOCH = datetime(2026, 11, 24, 14, 0, 0, tzinfo=timezone.utc)  # when the authored answers are dated
-DEFAULT_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
-HOSTS = {"openai": "https://api.openai.com", "anthropic": "https://api.anthropic.com"}
 STATUS_TEXT = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout",
                429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
                503: "Service Unavailable", 529: "Site Overloaded"}
@@ -465,7 +464,7 @@ class Renderer:
     def render(self, spec: dict[str, Any]) -> dict[str, Any]:
         provider = spec["provider"]
         method = spec.get("method", "POST").upper()
-        path = spec.get("path", DEFAULT_PATHS[provider])
+        path = spec.get("path", PROVIDERS[provider].endpoint)
         if "error" in spec:
             response = self.error(provider, spec)
         elif "raw" in spec:
@@ -478,7 +477,7 @@ class Renderer:
             if key in spec:
                 response[key] = spec[key]
         request_body = spec.get("request")
-        req: dict[str, Any] = {"method": method, "uri": HOSTS[provider] + path,
+        req: dict[str, Any] = {"method": method, "uri": PROVIDERS[provider].origin(PROVIDERS[provider].upstream) + path,
                                "body": json.dumps(request_body, indent=2, ensure_ascii=False) if request_body is not None else None,
                                "headers": {"content-type": ["application/json"]} if request_body is not None else {}}
         if provider == "anthropic":
