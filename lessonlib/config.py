@@ -227,50 +227,45 @@ class Course:
                 f"calls go to the provider, billed to your {there[0].key_env}{cap}")
 
 
-_ACTIVE: dict[str, Any] = {}
+_ACTIVE: dict[str, Any] = {}  # this kernel's server and its cell hook
+_REPLACED: dict[str, str | None] = {}  # what setup() set in os.environ -> the learner's own value (None: unset)
 
 
-def _stop_active() -> None:
-    """Stop this kernel's server (saving a recording) and undo the environment changes setup made."""
-    hook = _ACTIVE.pop("hook", None)
-    if hook is not None:
-        try:
-            hook[0].events.unregister("pre_run_cell", hook[1])
-        except ValueError:
-            pass
-    server = _ACTIVE.pop("server", None)
-    if server is not None:
-        if server.mode == "record":
-            server.finish()
-        server.stop()
-    for var, previous in _ACTIVE.pop("replaced_env", {}).items():
-        if previous is None:
-            os.environ.pop(var, None)
-        else:
-            os.environ[var] = previous
+def _put(env: Any, var: str, value: str | None) -> None:
+    if value is None:
+        env.pop(var, None)
+    else:
+        env[var] = value
 
 
 def learner_environ() -> dict[str, str]:
     """The environment as the learner set it: what setup() replaced (replay URLs, placeholder keys) undone."""
     env = dict(os.environ)
-    for var, previous in _ACTIVE.get("replaced_env", {}).items():
-        if previous is None:
-            env.pop(var, None)
-        else:
-            env[var] = previous
+    for var, previous in _REPLACED.items():
+        _put(env, var, previous)
     return env
 
 
 def _set_env(var: str, value: str | None) -> None:
-    """Set (or, with None, remove) an environment variable for this session, remembering what to restore."""
-    _ACTIVE.setdefault("replaced_env", {}).setdefault(var, os.environ.get(var))
-    if value is None:
-        os.environ.pop(var, None)
-    else:
-        os.environ[var] = value
+    """Set (None: remove) an environment variable for this session, remembering the learner's value."""
+    _REPLACED.setdefault(var, os.environ.get(var))
+    _put(os.environ, var, value)
 
 
-atexit.register(_stop_active)
+@atexit.register
+def _stop_active() -> None:
+    """Stop this kernel's server (saving a recording) and undo the environment changes setup made."""
+    shell, hook = _ACTIVE.pop("hook", (None, None))
+    if shell is not None and hook in shell.events.callbacks["pre_run_cell"]:
+        shell.events.unregister("pre_run_cell", hook)
+    server = _ACTIVE.pop("server", None)
+    if server is not None:
+        if server.mode == "record":
+            server.finish()
+        server.stop()
+    for var, previous in _REPLACED.items():
+        _put(os.environ, var, previous)
+    _REPLACED.clear()
 
 
 def _provenance(settings: Settings) -> dict[str, Any]:
@@ -289,18 +284,14 @@ def _provenance(settings: Settings) -> dict[str, Any]:
 
 def _follow_cells(server: ReplayServer) -> None:
     """Tell the server which notebook cell runs, so a re-run cell replays its own answers again."""
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
-        return
+    from .display import ipython_shell
 
     def before(info: Any) -> None:
         server.begin_cell(getattr(info, "cell_id", None))
 
-    shell.events.register("pre_run_cell", before)
-    _ACTIVE["hook"] = (shell, before)
+    if (shell := ipython_shell()) is not None:
+        shell.events.register("pre_run_cell", before)
+        _ACTIVE["hook"] = (shell, before)
 
 
 def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: bool = False) -> Course:
