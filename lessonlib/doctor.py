@@ -14,14 +14,14 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from operator import attrgetter
 from pathlib import Path
 
-from . import config
-from .config import PLACEHOLDER, REPO_ROOT, TIKTOKEN_CACHE, UNSET, Settings
+from .config import PLACEHOLDER, REPO_ROOT, TIKTOKEN_CACHE, UNSET, Settings, find_env_file
 from .providers import PROVIDERS
 from .redact import hide_keys, scrub_text, scrub_url
 
@@ -53,11 +53,6 @@ class Check:
     name: str
     detail: str
     fix: str = ""
-
-
-def find_env_file() -> Path | None:
-    """The .env a notebook's setup() reads (from the working folder up, else the repo's)."""
-    return config.find_env_file()
 
 
 def _failed(s: Settings, line: str) -> Check | None:
@@ -190,7 +185,7 @@ def check_cassettes(s: Settings) -> Check:
     from .cassette import Cassette, CassetteError
 
     names = sorted(p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    kinds: dict[str, int] = {}
+    kinds: Counter[str] = Counter()
     broken, interactions = [], 0
     for name in names:
         try:
@@ -198,8 +193,7 @@ def check_cassettes(s: Settings) -> Check:
         except CassetteError as exc:
             broken.append(exc.short)
             continue
-        kind = str(cassette.provenance.get("kind", "of unknown provenance"))
-        kinds[kind] = kinds.get(kind, 0) + 1
+        kinds[str(cassette.provenance.get("kind", "of unknown provenance"))] += 1
         interactions += len(cassette.interactions)
     if broken:
         return Check("fail", "cassettes", f"{len(broken)} of {len(names)} unusable in {s.cassette_dir}: "

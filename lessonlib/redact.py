@@ -34,9 +34,8 @@ def hide_keys(text: str) -> str:
 
 def scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Replace every known secret and anything shaped like an API key with ``REDACTED`` (for files)."""
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "REDACTED")
+    for secret in (s for s in secrets if s and len(s) >= 8):  # shorter ones would also hit ordinary words
+        text = text.replace(secret, "REDACTED")
     return KEY_LIKE.sub("REDACTED", text)
 
 
