@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import CassetteError, LessonSetupError
 from .providers import PROVIDERS
-from .redact import KEY_LIKE, PLACEHOLDERS, key_shape, scrub_url
+from .redact import KEY_LIKE, key_shape, scrub_url
 from .replay import ReplayServer
 
 __all__ = ["Course", "LessonSetupError", "Settings", "setup", "DEFAULT_OPENAI_MODEL", "DEFAULT_ANTHROPIC_MODEL",
@@ -31,12 +31,11 @@ __all__ = ["Course", "LessonSetupError", "Settings", "setup", "DEFAULT_OPENAI_MO
 DEFAULT_OPENAI_MODEL = PROVIDERS["openai"].default_model
 DEFAULT_ANTHROPIC_MODEL = PROVIDERS["anthropic"].default_model
 
-MODES = ("replay", "live", "record")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CASSETTE_DIR = REPO_ROOT / "notebooks" / "cassettes"
 TIKTOKEN_CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
 
-REPLAY_KEY = PLACEHOLDERS[0]  # sent in replay mode: not a key, and the local server ignores it
+REPLAY_KEY = "replay-mode-no-key-needed"  # sent in replay mode: not a key, and the local server ignores it
 # Sent (issue 13) when a provider has no usable key in live/record mode: the SDKs then build their clients, and the
 # course's local server answers that provider's first call with what is wrong with the key, naming it. Towards a
 # local upstream (Ollama...), which needs no key, it is simply forwarded.
@@ -113,7 +112,7 @@ class Settings:
             return s  # nothing below may show such a value
 
         s.mode = (env.get("LESSON_MODE") or "").strip().lower() or "replay"
-        if s.mode not in MODES:
+        if s.mode not in ("replay", "live", "record"):
             s._problem("LESSON_MODE", f"LESSON_MODE={s.mode!r} is not a mode",
                        "set LESSON_MODE=replay, live or record in .env, then restart the kernel",
                        message=f"LESSON_MODE={s.mode!r} is not a mode: use replay (no key needed), live or record, "

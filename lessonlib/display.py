@@ -64,11 +64,8 @@ def install_error_display() -> None:
     shell.set_custom_exc(kinds, _short_traceback)
 
 
-def show_json(obj: Any, *, limit: int | None = None) -> None:
+def show_json(obj: Any) -> None:
     """Print an SDK response (a Pydantic model), a dict or a list as indented JSON."""
     if hasattr(obj, "model_dump"):
         obj = obj.model_dump(mode="json", exclude_unset=True)
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
-    if limit is not None and len(text) > limit:
-        text = text[:limit] + f"\n... ({len(text) - limit} more characters)"
-    print(text)
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))

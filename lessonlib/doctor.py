@@ -22,6 +22,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from .config import PLACEHOLDER, REPO_ROOT, TIKTOKEN_CACHE, UNSET, Settings, find_env_file
+from .display import ipython_shell
 from .providers import PROVIDERS
 from .redact import hide_keys, scrub_text, scrub_url
 
@@ -99,11 +100,7 @@ def check_packages() -> Check:
 
 
 def _in_kernel() -> bool:
-    if "ipykernel" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    return getattr(get_ipython(), "kernel", None) is not None
+    return getattr(ipython_shell(), "kernel", None) is not None
 
 
 def check_kernel() -> Check:
