@@ -70,6 +70,7 @@ class Settings:
     upstreams: dict[str, str] = field(default_factory=lambda: {p.name: p.upstream for p in PROVIDERS.values()})
     keys: dict[str, str] = field(default_factory=dict, repr=False)
     cassette_dir: Path = CASSETTE_DIR
+    full_tracebacks: bool = False  # notebooks show every frame of an error, library internals too
     env_file: Path | None = None
     problems: list[LessonSetupError] = field(default_factory=list)
 
@@ -97,6 +98,7 @@ class Settings:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
                            "save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again")
         env = learner_environ()
+        s.full_tracebacks = (env.get("LESSON_FULL_TRACEBACKS") or "").strip().lower() in ("1", "true", "yes")
 
         def where(name: str) -> str:
             n = next((n for n, text in enumerate(lines, 1) if re.match(rf"\s*(export\s+)?{name}\s*=", text)), 0)
@@ -300,9 +302,6 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     ``notebooks/cassettes/<name>.yaml``. Calling it again (re-running the cell) restarts cleanly.
     Taught in: 01_setup.
     """
-    from .display import install_error_display
-
-    install_error_display()
     if os.environ.get("LESSON_SOCKET_GUARD") == "1":  # the test suite's guard against real network calls
         from ._testhooks import install_socket_guard
 
@@ -311,6 +310,10 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
     _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
     settings = Settings.read(env_file)
+    if not settings.full_tracebacks:  # .env is read by now: LESSON_FULL_TRACEBACKS may be set there
+        from .display import install_error_display
+
+        install_error_display()
     if settings.problems:
         raise settings.problems[0]
     mode = settings.mode

@@ -6,7 +6,6 @@ Taught in: 01_setup (errors), 02_openai_chat (``show_json``).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import sysconfig
 import types
@@ -50,9 +49,9 @@ def ipython_shell() -> Any:
 
 def install_error_display() -> None:
     """In IPython, show SDK and set-up errors as your code's frames plus the message, not 30 frames of library
-    internals (``LESSON_FULL_TRACEBACKS=1`` turns this off)."""
+    internals (setup() skips it when LESSON_FULL_TRACEBACKS=1)."""
     shell = ipython_shell()
-    if shell is None or os.environ.get("LESSON_FULL_TRACEBACKS", "").strip() in ("1", "true", "yes"):
+    if shell is None:
         return
     import anthropic
     import openai
