@@ -36,9 +36,8 @@ CASSETTE_DIR = REPO_ROOT / "notebooks" / "cassettes"
 TIKTOKEN_CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
 
 REPLAY_KEY = "replay-mode-no-key-needed"  # sent in replay mode: not a key, and the local server ignores it
-# Sent (issue 13) when a provider has no usable key in live/record mode: the SDKs then build their clients, and the
-# course's local server answers that provider's first call with what is wrong with the key, naming it. Towards a
-# local upstream (Ollama...), which needs no key, it is simply forwarded.
+# Sent (issue 13) for a provider without a usable key in live/record mode, so that the SDKs build their clients: the
+# course's server answers its first call with what is wrong with the key (a local upstream, Ollama..., gets it).
 NO_KEY_PLACEHOLDER = "no-key-set-see-lessonlib"
 # A key left out rather than mistyped: the doctor only warns when another provider works (issue 13).
 UNSET, PLACEHOLDER = "is not set", "in .env is still the placeholder from .env.example"
@@ -143,17 +142,16 @@ class Settings:
             return default
         try:
             value = float(raw)
-            what = "" if math.isfinite(value) else f"{name}={raw!r} is not a finite number"
         except ValueError:
-            value, what = 0.0, f"{name}={raw!r} is not a number"
-        if not what and value < 0:
-            what = f"{name} must be 0 or more, not {raw}"
-        if not what and value > most:
-            what = f"{name}={raw} is more than {most:g}"
-        if what:
-            self._problem(name, what, hint, ";")
-            return default
-        return value
+            value, what = math.nan, f"{name}={raw!r} is not a number"
+        else:
+            what = (f"{name}={raw!r} is not a finite number" if not math.isfinite(value)
+                    else f"{name} must be 0 or more, not {raw}" if value < 0
+                    else f"{name}={raw} is more than {most:g}" if value > most else "")
+        if not what:
+            return value
+        self._problem(name, what, hint, ";")
+        return default
 
     def local(self, provider: str) -> bool:
         """True when this provider is pointed at another server (Ollama, vLLM, a test fake) than its own API."""
@@ -172,7 +170,7 @@ class Settings:
         if value.startswith(("<", "your", "replay-mode")) or "..." in value:
             return problem(PLACEHOLDER, "paste your real key")
         if any(ch.isspace() for ch in value) or value[0] in "'\"" or value[-1] in "'\"":
-            return problem("contains spaces or quotes", f"in .env write it bare, e.g. {p.key_env}=sk-..., with nothing else")
+            return problem("contains spaces or quotes", f"in .env write it bare, e.g. {p.key_env}={p.key_example}, with nothing else")
         if local:
             return None
         if not p.key_pattern.match(value):

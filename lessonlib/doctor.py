@@ -65,8 +65,10 @@ def _failed(s: Settings, line: str) -> Check | None:
 
 
 def _call(provider: str, options: dict[str, object], **body: object) -> object:
-    module, client, create, _ = SDKS[provider]
-    return attrgetter(create)(getattr(importlib.import_module(module), client)(max_retries=0, **options))(**body)
+    """One create call through this provider's SDK, as a notebook makes it (without retries)."""
+    module, client_class, create, _ = SDKS[provider]
+    client = getattr(importlib.import_module(module), client_class)(max_retries=0, **options)
+    return attrgetter(create)(client)(**body)
 
 
 def check_python() -> Check:
