@@ -346,7 +346,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         _follow_cells(server)
         server.key_problems = key_problems  # issue 13: answered by the server
         # plain live mode with a key problem: only that provider goes through the server, to hear the reason
-        for p in key_problems if mode == "live" and budget is None else PROVIDERS:
+        proxied = key_problems if mode == "live" and budget is None else PROVIDERS
+        for p in proxied:
             _set_env(PROVIDERS[p].base_url_env, getattr(server, f"{p}_base_url"))
         if mode == "replay":
             recorded = server.cassette.provenance.get("models") or {}
@@ -355,8 +356,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                     setattr(course, f"{p}_model", str(recorded[p]))
                 _set_env(PROVIDERS[p].key_env, REPLAY_KEY)
             _set_env("ANTHROPIC_AUTH_TOKEN", None)
-    for p in PROVIDERS if mode != "replay" else ():  # issue 13: the SDKs need some key to build a client
-        if p in key_problems or not settings.keys[p]:
+    for p in PROVIDERS:  # issue 13: in live and record mode the SDKs need some key to build a client
+        if mode != "replay" and (p in key_problems or not settings.keys[p]):
             _set_env(PROVIDERS[p].key_env, NO_KEY_PLACEHOLDER)
     if not quiet:
         print(course.banner)

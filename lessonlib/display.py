@@ -11,7 +11,7 @@ import sysconfig
 import types
 from typing import Any
 
-__all__ = ["install_error_display", "show_json"]
+__all__ = ["install_error_display", "ipython_shell", "show_json"]
 
 _LIBRARY_DIRS = tuple(filter(None, {sysconfig.get_paths().get(k) for k in ("purelib", "platlib", "stdlib")}))
 
