@@ -65,7 +65,7 @@ class Settings:
     models: dict[str, str] = field(default_factory=lambda: {p.name: p.default_model for p in PROVIDERS.values()})
     chosen_models: set[str] = field(default_factory=set)  # providers whose model the learner set
     speed: float = 1.0  # replay time factor: 1 as recorded, 0 instant, 2 twice as slow
-    budget_usd: float | None = None  # the spending cap, live and record mode only
+    budget_usd: float | None = None  # the spending cap (live and record mode; replay mode spends nothing)
     upstreams: dict[str, str] = field(default_factory=lambda: {p.name: p.upstream for p in PROVIDERS.values()})
     keys: dict[str, str] = field(default_factory=dict, repr=False)
     cassette_dir: Path = CASSETTE_DIR
@@ -127,9 +127,8 @@ class Settings:
         s.speed = s._number(env, "LESSON_REPLAY_SPEED", 1.0, 10.0,
                             "use 1 (as recorded), 0 (instant), or up to 10: it multiplies every recorded pause, "
                             "so 2 is twice as slow and 0.5 twice as fast")
-        budget = s._number(env, "LESSON_BUDGET_USD", None, 1000.0,
-                           "give an amount in US dollars, e.g. LESSON_BUDGET_USD=0.50")
-        s.budget_usd = budget if s.mode != "replay" else None
+        s.budget_usd = s._number(env, "LESSON_BUDGET_USD", None, 1000.0,
+                                 "give an amount in US dollars, e.g. LESSON_BUDGET_USD=0.50")
         s.cassette_dir = Path(env.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR)
         return s
 
@@ -323,7 +322,7 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     # set-up: the local server answers that provider's first call with the reason, naming the key.
     key_problems = {p: str(e) for p in PROVIDERS if mode != "replay" and (e := settings.key_problem(p))}
     budget = None
-    if settings.budget_usd is not None:
+    if settings.budget_usd is not None and mode != "replay":
         from .budget import Budget
 
         budget = Budget(limit_usd=settings.budget_usd)

@@ -176,8 +176,9 @@ def check_key(s: Settings, provider: str, needed: bool) -> Check:
 
 
 def check_settings(s: Settings) -> Check:
-    cap = "no spending cap" if s.budget_usd is None else f"spending cap ${s.budget_usd:.2f}"
-    return _failed(s, "settings") or Check("ok", "settings", f"replay speed {s.speed:g} (1 = as recorded), {cap}")
+    cap = ("LESSON_BUDGET_USD unset (no spending cap)" if s.budget_usd is None
+           else f"LESSON_BUDGET_USD={s.budget_usd:g} (the spending cap in live and record mode)")
+    return _failed(s, "settings") or Check("ok", "settings", f"LESSON_REPLAY_SPEED={s.speed:g} (1: as recorded), {cap}")
 
 
 def check_cassettes(s: Settings) -> Check:
