@@ -97,6 +97,7 @@ class Settings:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
                            "save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again")
         env = learner_environ()
+        s.keys = {p.name: (env.get(p.key_env) or "").strip() for p in PROVIDERS.values()}
         s.full_tracebacks = (env.get("LESSON_FULL_TRACEBACKS") or "").strip().lower() in ("1", "true", "yes")
 
         def where(name: str) -> str:
@@ -119,11 +120,10 @@ class Settings:
                        message=f"LESSON_MODE={s.mode!r} is not a mode: use replay (no key needed), live or record, "
                                "in .env or the environment.")
         for p in PROVIDERS.values():
-            if (env.get(p.model_env) or "").strip():
-                s.models[p.name] = env[p.model_env].strip()
+            if model := (env.get(p.model_env) or "").strip():
+                s.models[p.name] = model
                 s.chosen_models.add(p.name)
             s.upstreams[p.name] = (env.get(p.upstream_env) or env.get(p.base_url_env) or p.upstream).strip()
-            s.keys[p.name] = (env.get(p.key_env) or "").strip()
         s.speed = s._number(env, "LESSON_REPLAY_SPEED", 1.0, 10.0,
                             "use 1 (as recorded), 0 (instant), or up to 10: it multiplies every recorded pause, "
                             "so 2 is twice as slow and 0.5 twice as fast")
