@@ -12,11 +12,7 @@ USAGE = """usage: python -m lessonlib COMMAND
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0 if args else 2
-    command, rest = args[0], args[1:]
+    command, *rest = (sys.argv[1:] if argv is None else argv) or [""]
     if command == "progress":
         from .exercises.progress import print_progress
 
@@ -25,8 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         from .doctor import run_doctor
 
         return run_doctor(live="--live" in rest)
-    print(f"unknown command {command!r}\n\n{USAGE}")
-    return 2
+    helped = command in ("-h", "--help", "help")
+    print(USAGE if helped or not command else f"unknown command {command!r}\n\n{USAGE}")
+    return 0 if helped else 2
 
 
 if __name__ == "__main__":

@@ -6,41 +6,32 @@ Taught in: 01_setup (errors), 02_openai_chat (``show_json``).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import sysconfig
 import types
 from typing import Any
 
-__all__ = ["install_error_display", "show_json", "user_frames_only"]
+__all__ = ["install_error_display", "ipython_shell", "show_json"]
 
-_LIBRARY_DIRS = tuple(
-    {p for p in (sysconfig.get_paths().get("purelib"), sysconfig.get_paths().get("platlib"), sysconfig.get_paths().get("stdlib")) if p}
-)
+_LIBRARY_DIRS = tuple(filter(None, {sysconfig.get_paths().get(k) for k in ("purelib", "platlib", "stdlib")}))
 
 
-def _is_library(filename: str) -> bool:
-    return "site-packages" in filename or filename.startswith(_LIBRARY_DIRS)
-
-
-def user_frames_only(tb: types.TracebackType | None) -> tuple[types.TracebackType | None, int]:
+def _user_frames(tb: types.TracebackType | None) -> tuple[types.TracebackType | None, int]:
     """A copy of a traceback without the frames inside installed libraries; and how many were cut."""
     kept: list[types.TracebackType] = []
-    hidden = 0
     while tb is not None:
-        if _is_library(tb.tb_frame.f_code.co_filename):
-            hidden += 1
-        else:
-            kept.append(tb)
+        kept.append(tb)
         tb = tb.tb_next
+    ours = [t for t in kept if not t.tb_frame.f_code.co_filename.startswith(_LIBRARY_DIRS)
+            and "site-packages" not in t.tb_frame.f_code.co_filename]
     new_tb = None
-    for old in reversed(kept):
+    for old in reversed(ours):
         new_tb = types.TracebackType(new_tb, old.tb_frame, old.tb_lasti, old.tb_lineno)
-    return new_tb, hidden
+    return new_tb, len(kept) - len(ours)
 
 
-def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
-    short_tb, hidden = user_frames_only(tb)
+def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+    short_tb, hidden = _user_frames(tb)
     if hidden:
         # The SDKs chain transport errors (httpx2, sockets) under theirs; the SDK's own message says it.
         value.__suppress_context__ = True
@@ -48,36 +39,32 @@ def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_
         if note not in getattr(value, "__notes__", []):
             value.add_note(note)
     shell.showtraceback((etype, value, short_tb or tb), tb_offset=0)
-    return None
+
+
+def ipython_shell() -> Any:
+    """The running IPython shell (a notebook kernel), or None; IPython is not imported just to ask."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
 
 
 def install_error_display() -> None:
-    """Show SDK and set-up errors in notebooks as your code's frames plus the message, not 30 frames of
-    library internals. Does nothing outside IPython or when ``LESSON_FULL_TRACEBACKS=1``."""
-    if os.environ.get("LESSON_FULL_TRACEBACKS", "").strip() in ("1", "true", "yes"):
-        return
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
+    """In IPython, show SDK and set-up errors as your code's frames plus the message, not 30 frames of library
+    internals (setup() skips it when LESSON_FULL_TRACEBACKS=1)."""
+    shell = ipython_shell()
     if shell is None:
         return
-    kinds: list[type] = []
+    import anthropic
+    import openai
+
     from .errors import LessonSetupError
 
-    kinds.append(LessonSetupError)
-    for module_name in ("openai", "anthropic"):
-        try:
-            module = __import__(module_name)
-        except ImportError:  # pragma: no cover
-            continue
-        kinds.extend([module.APIError, module.APIResponseValidationError])
-    shell.set_custom_exc(tuple(kinds), _short_traceback)
+    kinds = (LessonSetupError, openai.APIError, openai.APIResponseValidationError, anthropic.APIError,
+             anthropic.APIResponseValidationError)
+    shell.set_custom_exc(kinds, _short_traceback)
 
 
-def show_json(obj: Any, *, limit: int | None = None) -> None:
+def show_json(obj: Any) -> None:
     """Print an SDK response (a Pydantic model), a dict or a list as indented JSON."""
     if hasattr(obj, "model_dump"):
         obj = obj.model_dump(mode="json", exclude_unset=True)
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
-    if limit is not None and len(text) > limit:
-        text = text[:limit] + f"\n... ({len(text) - limit} more characters)"
-    print(text)
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))

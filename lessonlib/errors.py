@@ -4,8 +4,8 @@
     ├── LessonSetupError (RuntimeError)   a setting, a key or .env cannot be used: setting, what, fix
     └── CassetteError                     a cassette cannot be used: path, index, field, what, fix
 
-``str()`` of each is one sentence for the notebook; the doctor shows ``what`` and ``fix`` on its line.
-No message ever holds a key: each passes through :func:`lessonlib.redact.hide_keys`.
+``str()`` of each is one sentence for the notebook; the doctor shows ``what`` and ``fix`` on its line. No message
+ever holds a key: a LessonSetupError passes through :func:`lessonlib.redact.hide_keys`.
 """
 
 from __future__ import annotations
@@ -31,13 +31,6 @@ class CassetteError(Exception):
     def __init__(self, path: Path, what: str, *, index: int | None = None, field: str = "",
                  fix: str = "Restore it with git, or re-record it.") -> None:
         self.path, self.what, self.index, self.field, self.fix = Path(path), what, index, field, fix
-        super().__init__(f"cassette {path} {self.where}{what}. {fix}")
-
-    @property
-    def where(self) -> str:
-        return "" if self.index is None else f"interaction #{self.index} "
-
-    @property
-    def short(self) -> str:
-        """The file's name, where in it, and what is wrong (the doctor's line)."""
-        return f"{self.path.name} {self.where}{self.what}"
+        where = "" if index is None else f"interaction #{index} "
+        self.short = f"{self.path.name} {where}{what}"  # the doctor's line: the file, where in it, what is wrong
+        super().__init__(f"cassette {path} {where}{what}. {fix}")

@@ -1,10 +1,7 @@
-"""Prices per million tokens, in one dated table, and the cost of a response's ``usage``.
+"""Prices per million tokens, in one dated table (update it here and nowhere else), and the cost of a ``usage``.
 
-Update the table here (and nowhere else) when prices change. Each row says where the figure came
-from and when; ``verified`` is False where we could not read the provider's own pricing page and
-took the figure from a third-party page that quotes it. Cost shown by the course is an estimate: the
-bill on your provider dashboard is the truth.
-Taught in: 02_openai_chat (cost of a call); used by the spending cap.
+Each row says where the figure came from and when. The course's costs are estimates: the bill on your provider's
+dashboard is the truth. Taught in: 02_openai_chat (cost of a call); used by the spending cap.
 """
 
 from __future__ import annotations
@@ -12,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Price", "PRICES", "price_for", "cost_usd", "usage_tokens"]
+__all__ = ["price_for", "cost_usd", "usage_tokens"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +23,6 @@ class Price:
 
 _OPENAI_SRC = "third-party pages quoting platform.openai.com/docs/pricing (tokenmix.ai, morphllm.com, 2026-04..06)"
 _ANTHROPIC_SRC = "third-party pages quoting Anthropic's pricing page (release notes of public cost trackers, 2026-09..10)"
-
 _LUNA_SRC = "third-party pages quoting developers.openai.com/api/docs/pricing (Vercel AI Gateway, inference.sh, 2026-10)"
 
 PRICES: dict[str, Price] = {
@@ -42,12 +38,8 @@ PRICES: dict[str, Price] = {
 
 def price_for(model: str) -> Price | None:
     """The price row for a model id, also for dated snapshots (``gpt-5.4-mini-2026-03-17``)."""
-    if model in PRICES:
-        return PRICES[model]
-    for name in sorted(PRICES, key=len, reverse=True):
-        if model.startswith(name + "-"):
-            return PRICES[name]
-    return None
+    names = sorted(PRICES, key=len, reverse=True)  # the longest match: gpt-5.4-mini before gpt-5.4
+    return next((PRICES[n] for n in names if model == n or model.startswith(n + "-")), None)
 
 
 def usage_tokens(usage: Any) -> tuple[int, int]:
@@ -60,10 +52,8 @@ def usage_tokens(usage: Any) -> tuple[int, int]:
 
 
 def cost_usd(model: str, usage: Any) -> float | None:
-    """Estimated USD cost of one response, from its model id and ``usage``; None if unpriced.
-
-    Cache reads and writes are billed at the plain input rate here (an over-estimate for reads).
-    """
+    """Estimated USD cost of one response from its model id and ``usage`` (cache reads and writes at the plain
+    input rate, an over-estimate for reads); None if unpriced."""
     price = price_for(model)
     if price is None:
         return None

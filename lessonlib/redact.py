@@ -14,15 +14,10 @@ __all__ = ["KEY_LIKE", "key_shape", "hide_keys", "scrub_text", "scrub_url"]
 KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}")
 _PREFIX = re.compile(r"sk-(?:ant-(?:api\d\d-|admin\d\d-)?|proj-|svcacct-|admin-)?")
 _SECRET_PARAM = re.compile(r"key|token|secret|auth|sig|pass|cred", re.I)
-PLACEHOLDERS = ("replay-mode-no-key-needed",)
 
 
-def key_shape(value: str | None) -> str:
-    """How a key may be shown: its prefix and its length, never its secret part."""
-    if not value:
-        return "(not set)"
-    if value in PLACEHOLDERS:
-        return value
+def key_shape(value: str) -> str:
+    """How a key-shaped value may be shown: its prefix and its length, never its secret part."""
     prefix = _PREFIX.match(value)
     return f"{prefix.group(0) if prefix else ''}…({len(value)} chars)"
 
@@ -34,9 +29,8 @@ def hide_keys(text: str) -> str:
 
 def scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Replace every known secret and anything shaped like an API key with ``REDACTED`` (for files)."""
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "REDACTED")
+    for secret in (s for s in secrets if s and len(s) >= 8):  # shorter ones would also hit ordinary words
+        text = text.replace(secret, "REDACTED")
     return KEY_LIKE.sub("REDACTED", text)
 
 

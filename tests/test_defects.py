@@ -449,7 +449,6 @@ def test_8_non_utf8_env_gets_one_sentence(monkeypatch, tmp_path, capsys, encodin
         lessonlib.setup("01_setup", env_file=str(env), quiet=True)
     assert "is not UTF-8 text" in str(info.value) and "\n" not in str(info.value)
     monkeypatch.setattr(doctor, "find_env_file", lambda: env)
-    doctor._FOUND.clear()
     code = doctor.run_doctor()
     out = capsys.readouterr().out
     assert code == 1 and f"✘ .env: {env} is not UTF-8 text" in out and "crashed" not in out

@@ -1,7 +1,7 @@
 """Model-id currency: every model id the course uses is one the pinned SDKs list, with no announced
 shutdown: neither in openai's "Deprecated values" docstrings nor in anthropic's deprecation table.
 
-Checked: the defaults (lessonlib/config.py, .env.example), every notebook's code cells, string
+Checked: the defaults (lessonlib/providers.py, .env.example), every notebook's code cells, string
 literals in solutions/ and lessonlib/exercises/, and every cassette's requests and responses (including the dated
 snapshots the API answers with, e.g. gpt-5.4-mini-2026-03-17). Lists come from the installed SDKs:
 openai.types.shared.ChatModel / ResponsesModel (and the "Deprecated values" docstring that follows each
@@ -120,8 +120,8 @@ def _ids_in_json(node, out: set[str]) -> None:
 def uses() -> dict[tuple[str, str], str]:
     """(file, model id) -> where in the file, for every model id the course uses."""
     found: dict[tuple[str, str], str] = {}
-    found[("lessonlib/config.py", DEFAULT_OPENAI_MODEL)] = "DEFAULT_OPENAI_MODEL"
-    found[("lessonlib/config.py", DEFAULT_ANTHROPIC_MODEL)] = "DEFAULT_ANTHROPIC_MODEL"
+    found[("lessonlib/providers.py", DEFAULT_OPENAI_MODEL)] = "DEFAULT_OPENAI_MODEL"
+    found[("lessonlib/providers.py", DEFAULT_ANTHROPIC_MODEL)] = "DEFAULT_ANTHROPIC_MODEL"
     for line in (ROOT / ".env.example").read_text().splitlines():
         if "_MODEL=" in line:
             for model_id in _ids_in_text(line.split("=", 1)[1]):
