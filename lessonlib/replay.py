@@ -35,9 +35,8 @@ from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body,
 from .providers import EVENT_END, PROVIDERS, sse_events
 from .redact import hide_keys, scrub_url
 
-__all__ = ["ReplayServer", "DEFAULT_UPSTREAMS", "DEFAULT_EVENT_GAP", "sse_events"]
+__all__ = ["ReplayServer", "DEFAULT_EVENT_GAP"]
 
-DEFAULT_UPSTREAMS = {name: p.upstream for name, p in PROVIDERS.items()}
 DEFAULT_EVENT_GAP = 0.015  # seconds between SSE events when a recording kept no timing
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the largest request body accepted (vision lessons send base64 images)
 IDLE_TIMEOUT = 20.0  # seconds a connection may sit idle before the server closes it
@@ -61,7 +60,7 @@ class ReplayServer:
             raise ValueError(f"ReplayServer speed must be a number from 0 to 10, not {speed!r}")
         self.mode = mode
         self.cassette_path = Path(cassette_path)
-        self.upstreams = {**DEFAULT_UPSTREAMS, **(upstreams or {})}
+        self.upstreams = {name: p.upstream for name, p in PROVIDERS.items()} | (upstreams or {})
         self.secrets = tuple(s for s in secrets if s)
         self.hooks = ServerHooks(capture_path, usage_report)
         self.budget = budget  # live/record: a lessonlib.budget.Budget that meters and caps spending
