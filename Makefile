@@ -11,7 +11,10 @@
 #   make canary  run every notebook and unit test on the newest openai/anthropic/instructor, report changes
 #
 # Set-up installs the complete lock with --no-deps (see README "Versions" for why), using uv when it can
-# (about 10x faster than pip here) and pip otherwise; both read the same requirements.txt.
+# (about 10x faster than pip here) and pip otherwise; both read the same requirements.txt. uv is told to
+# --compile-bytecode, as pip does by default: without .pyc files (and with PYTHONDONTWRITEBYTECODE=1, as on
+# this project's machines) every kernel and test process compiles openai and anthropic from source again,
+# ~1.5 CPU-s each (bench/README.md, P7).
 #   make site    build the course website into _site/ from the notebooks as stored (nothing re-executed)
 
 PYTHON ?= python3
@@ -24,7 +27,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	{ $(BIN)/python -m pip install --quiet uv==$(UV_VERSION) && \
-	  $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -r requirements.txt -e . ; } || \
+	  $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -r requirements.txt -e . ; } || \
 	  $(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -e .
 	touch $@
 

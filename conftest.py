@@ -81,10 +81,21 @@ def _send_cell_ids(session):
     session.lesson_cell_id = None
 
 
+# Files that mostly wait (recorded pacing, timeouts, a browser) start first, so that pytest-xdist's workers fill
+# those waits with the quick files instead of ending on them; longest first.
+START_FIRST = ("tests/test_browser.py", "notebooks/10_async.ipynb", "notebooks/04_streaming.ipynb",
+               "tests/test_record_all.py", "notebooks/09_error_handling.ipynb")
+
+
 def pytest_collection_modifyitems(items):
-    # Keep the collected order (pyproject's testpaths: tests/, then notebooks/), but move the usage check
-    # after everything, so it runs once every notebook has played its cassette.
-    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
+    # Keep the collected order (pyproject's testpaths: tests/, then notebooks/) but for START_FIRST, and move
+    # the usage check after everything, so it runs once every notebook has played its cassette.
+    def order(item):
+        path = item.nodeid.partition("::")[0]
+        return (item.get_closest_marker("run_last") is not None,
+                START_FIRST.index(path) if path in START_FIRST else len(START_FIRST))
+
+    items.sort(key=order)
 
 
 class UsageAcrossWorkers:

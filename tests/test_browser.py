@@ -174,7 +174,8 @@ def _api(lab, method: str, path: str):
 def runs(lab):
     """Run every notebook once, WORKERS at a time (replay mostly waits on paced answers, so two share 2 cores
     well), each worker in its own Chromium and JupyterLab workspace. Maps name -> result or exception."""
-    queue, results, lock = list(NOTEBOOKS), {}, threading.Lock()
+    paced = ["10_async", "04_streaming"]  # the longest (recorded pace) first, so the others fill in beside them
+    queue, results, lock = paced + [n for n in NOTEBOOKS if n not in paced], {}, threading.Lock()
 
     def worker(n: int) -> None:
         try:

@@ -69,8 +69,8 @@ def install(lock: Path) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([uv(), "pip", "install", "-q", "--python", str(python), "--no-deps", "-r", str(lock), "-e", str(ROOT)],
-                   check=True, cwd=ROOT)
+    subprocess.run([uv(), "pip", "install", "-q", "--compile-bytecode", "--python", str(python), "--no-deps",
+                    "-r", str(lock), "-e", str(ROOT)], check=True, cwd=ROOT)
     return python
 
 
