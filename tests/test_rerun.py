@@ -26,11 +26,13 @@ ASK = ("from openai import OpenAI\n"
        "print(answer.choices[0].message.content)")
 
 
-def _notebook(path: Path, cells: list[tuple[str, str]]) -> None:
-    """A notebook of (source, stored stdout) code cells, stored as if run once, top to bottom."""
+def _notebook(path: Path, cells: list[tuple[str, str | list[str]]]) -> None:
+    """A notebook of (source, stored stdout) code cells, stored as if run once, top to bottom; a list of
+    stdout texts is stored as that many stream outputs (as `make record` stores a streamed answer)."""
     code = [{"cell_type": "code", "execution_count": n, "id": f"cell-{n}", "source": source,
              "metadata": {"tags": ["nbval-ignore-output"]} if "setup(" in source else {},  # its banner
-             "outputs": [{"name": "stdout", "output_type": "stream", "text": out}] if out else []}
+             "outputs": [{"name": "stdout", "output_type": "stream", "text": text}
+                         for text in ([out] if isinstance(out, str) else out) if text]}
             for n, (source, out) in enumerate(cells, 1)]
     nb = {"cells": code, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
@@ -58,7 +60,8 @@ def test_nbval_runs_every_cell_twice_with_its_cell_id_and_a_changed_re_run_fails
             {"provenance": {"kind": "authored"}, "interactions": [_answer("first"), _answer("second")]}))
         _notebook(probe / "zz_rerun_replay.ipynb", [("import lessonlib\ncourse = lessonlib.setup('zz_rerun_replay')", ""),
                                                     (ASK, "first\n"), (ASK, "second\n")])
-        _notebook(probe / "zz_rerun_counter.ipynb", [("n = 0", ""), ("n += 1\nprint(n)", "1\n")])
+        _notebook(probe / "zz_rerun_counter.ipynb", [("n = 0", ""), ("n += 1\nprint(n)", "1\n"),
+                                                     ("print('a', flush=True)\nprint('b')", ["a\n", "b\n"])])
         env = {**os.environ, "LESSON_CASSETTE_DIR": str(cassettes), "LESSON_USAGE_DIR": str(tmp_path / "usage")}
         env.pop("LESSON_NBVAL_RUN_TWICE", None)
         proc = subprocess.run(
@@ -72,7 +75,9 @@ def test_nbval_runs_every_cell_twice_with_its_cell_id_and_a_changed_re_run_fails
     # every cell of the replay probe passed twice: its re-run of cell 1 got "first" again, not "second"
     assert sum("zz_rerun_replay" in line for line in out.splitlines() if line.startswith("PASSED")) == 3, out[-3000:]
     assert {"Cell 0", "Cell 1", "Cell 2"} <= passed, out[-3000:]
-    # the counter's first cell passes; its second prints 2 on the re-run, and the run names why
+    # the counter's first cell passes; its second prints 2 on the re-run, and the run names why; its third, stored
+    # as two stream outputs, passes twice (nbval merges them in place: the re-run must compare with the stored ones)
+    assert "PASSED .pytest_probe_rerun/zz_rerun_counter.ipynb::Cell 2" in out.splitlines(), out[-3000:]
     assert len(failed) == 1 and "zz_rerun_counter.ipynb::Cell 1" in failed[0], out[-3000:]
     assert "re-running this cell (as a learner may) did not show its lesson again" in out, out[-3000:]
     assert proc.returncode == 1, out[-3000:]
