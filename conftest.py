@@ -84,10 +84,16 @@ def _send_cell_ids(session):
     session.lesson_cell_id = None
 
 
-# Files that mostly wait (recorded pacing, timeouts, a browser) start first, so that pytest-xdist's workers fill
-# those waits with the quick files instead of ending on them; longest first.
-START_FIRST = ("tests/test_browser.py", "notebooks/10_async.ipynb", "notebooks/04_streaming.ipynb",
-               "tests/test_record_all.py", "notebooks/09_error_handling.ipynb")
+# pytest-xdist runs one file at a time per worker, in this order (pyproject: --no-loadscope-reorder, else xdist
+# orders files by their number of tests): the longest first, so the workers end together instead of one of them
+# finishing a long file alone. Durations as measured on 2 cores (bench/README.md, P7); the files not listed
+# follow in collected order: tests/, then notebooks/.
+START_FIRST = ("tests/test_browser.py", "notebooks/10_async.ipynb", "tests/test_site.py", "tests/test_record_all.py",
+               "tests/test_doctor.py", "notebooks/04_streaming.ipynb", "tests/test_defects.py",
+               "notebooks/09_error_handling.ipynb", "tests/test_exercises.py", "tests/test_usage_xdist.py",
+               "tests/test_local_model.py", "tests/test_real_traffic.py", "tests/test_record.py",
+               "tests/test_replay.py", "tests/test_wire_fidelity.py", "tests/test_rerun.py",
+               *(f"notebooks/{p.name}" for p in sorted((ROOT / "notebooks").glob("0[1-8]_*.ipynb"))))
 
 
 def pytest_collection_modifyitems(items):
