@@ -26,7 +26,38 @@ os.environ["MPLBACKEND"] = "agg"
 USAGE_DIR = Path(os.environ["LESSON_USAGE_DIR"])
 
 
+def _start_kernel_with_retry():
+    """Let nbval retry a kernel that died while starting (up to three tries), saying why it died.
+
+    Under pytest-xdist several kernels start at once and each picks its five TCP ports by binding to port
+    0 and letting go: now and then two kernels pick the same one and the second dies at once ("Kernel died
+    before replying to kernel_info"; seen 27 times in one run with six workers, never with the four that
+    `make test` uses, but a red CI for it would say nothing about the course).
+    """
+    import tempfile
+
+    import nbval.kernel
+
+    start = nbval.kernel.start_new_kernel
+    if getattr(start, "lesson_retry", False):
+        return
+
+    def start_new_kernel(*args, **kwargs):
+        for attempt in range(3):
+            with tempfile.TemporaryFile("w+") as err:
+                try:
+                    return start(*args, **{**kwargs, "stderr": err})
+                except RuntimeError as exc:
+                    if "died" not in str(exc) or attempt == 2:
+                        err.seek(0)
+                        raise RuntimeError(f"{exc}; the kernel's stderr ends:\n{err.read()[-2000:]}") from exc
+
+    start_new_kernel.lesson_retry = True
+    nbval.kernel.start_new_kernel = start_new_kernel
+
+
 def pytest_configure(config):
+    _start_kernel_with_retry()
     config.addinivalue_line("markers", "run_last: run after every other test (tests/test_usage.py)")
     if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
         config.pluginmanager.register(UsageAcrossWorkers(), "usage-across-workers")

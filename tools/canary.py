@@ -56,7 +56,8 @@ def resolve(wanted: list[str]) -> Path:
     extra = WORK / "wanted.txt"
     extra.write_text("".join(f"{w}\n" for w in wanted), encoding="utf-8")
     cmd = [uv(), "pip", "compile", "-q", str(ROOT / "requirements.in"), "--override",
-           str(ROOT / "requirements-overrides.txt"), "--python", sys.executable, "-o", str(lock)]
+           str(ROOT / "requirements-overrides.txt"), "--python", sys.executable, "-o", str(lock),
+           "--no-emit-package", "rfc3987-syntax", "--no-emit-package", "lark"]  # as `make lock` (Makefile)
     cmd += ["-c", str(extra)] if wanted else []
     for sdk in SDKS:
         cmd += ["--upgrade-package", sdk]
