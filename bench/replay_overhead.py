@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import Result, fmt_ms, load_average, median, render_temp_cassette, temp_dir  # noqa: E402
 
-GOAL = 1.5
+GOAL = 1.5  # the first goal, against MockTransport (still printed)
+GOAL_VS_BARE = 1.15  # issue 14's goal, against a bare loopback responder
 
 ANSWER = """Here are the HTTP status classes you will meet most often when calling an API:
 
@@ -247,6 +248,9 @@ def measure(rounds: int = 15, requests: int = 60, variant: bool = False) -> Resu
 
     med = {name: {side: median(v) for side, v in sides.items()} for name, sides in times.items()}
     figure = ratio("sdk")
+    # Issue 14 restated the goal against a bare loopback responder: real sockets cost 1.4-1.5x MockTransport for
+    # any socket-based replay, so the part the course controls is replay vs bare, per interleaved round.
+    vs_bare = median([a / b for a, b in zip(times["sdk"]["replay"], times["sdk"]["bare"], strict=True)])
     over = lambda g, side="replay": (med[g][side] - med[g]["floor"]) * 1e6  # noqa: E731
     detail = [
         f"OpenAI SDK chat.completions.create, non-streaming, {len(captured[False][2])}-byte JSON answer: "
@@ -274,12 +278,13 @@ def measure(rounds: int = 15, requests: int = 60, variant: bool = False) -> Resu
     return Result(
         key="P2",
         title="replay overhead per request",
-        figure=f"{figure:.2f}x MockTransport",
-        goal=f"<= {GOAL}x",
-        passed=figure <= GOAL,
+        figure=f"{vs_bare:.2f}x bare ({figure:.2f}x MockTransport)",
+        goal=f"<= {GOAL_VS_BARE}x bare responder",
+        passed=vs_bare <= GOAL_VS_BARE,
         detail=detail,
         data={
             "ratio": figure,
+            "vs_bare": vs_bare,
             "bare_ratio": ratio("sdk", "bare"),
             "stream_ratio": ratio("sdk_stream"),
             "median_s": med,
