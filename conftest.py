@@ -139,7 +139,7 @@ def pytest_collection_modifyitems(items):
 
 
 class UsageAcrossWorkers:
-    """tests/test_usage.py's check, for runs under pytest-xdist (`make test` runs two workers).
+    """tests/test_usage.py's check, for runs under pytest-xdist (`make test` runs four workers).
 
     A worker cannot tell when the other workers' notebooks are done, so the controller does the check:
     it sees every test report (so it knows which notebooks ran all their cells), and when the session
