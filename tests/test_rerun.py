@@ -12,31 +12,12 @@ check bites, in a nbval run of two probe notebooks:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
+from probes import run_probes
 ASK = ("from openai import OpenAI\n"
        "answer = OpenAI().chat.completions.create(model='gpt-5.4-mini', messages=[{'role': 'user', 'content': 'same'}])\n"
        "print(answer.choices[0].message.content)")
-
-
-def _notebook(path: Path, cells: list[tuple[str, str | list[str]]]) -> None:
-    """A notebook of (source, stored stdout) code cells, stored as if run once, top to bottom; a list of
-    stdout texts is stored as that many stream outputs (as `make record` stores a streamed answer)."""
-    code = [{"cell_type": "code", "execution_count": n, "id": f"cell-{n}", "source": source,
-             "metadata": {"tags": ["nbval-ignore-output"]} if "setup(" in source else {},  # its banner
-             "outputs": [{"name": "stdout", "output_type": "stream", "text": text}
-                         for text in ([out] if isinstance(out, str) else out) if text]}
-            for n, (source, out) in enumerate(cells, 1)]
-    nb = {"cells": code, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    path.write_text(json.dumps(nb), encoding="utf-8")
 
 
 def _answer(text: str) -> dict:
@@ -50,25 +31,14 @@ def _answer(text: str) -> dict:
 
 
 def test_nbval_runs_every_cell_twice_with_its_cell_id_and_a_changed_re_run_fails(tmp_path):
-    probe = ROOT / ".pytest_probe_rerun"  # inside the repo, so the repo's conftest.py applies; git-ignored
-    shutil.rmtree(probe, ignore_errors=True)
-    probe.mkdir()
-    try:
-        cassettes = tmp_path / "cassettes"
-        cassettes.mkdir()
-        (cassettes / "zz_rerun_replay.yaml").write_text(yaml.safe_dump(
-            {"provenance": {"kind": "authored"}, "interactions": [_answer("first"), _answer("second")]}))
-        _notebook(probe / "zz_rerun_replay.ipynb", [("import lessonlib\ncourse = lessonlib.setup('zz_rerun_replay')", ""),
-                                                    (ASK, "first\n"), (ASK, "second\n")])
-        _notebook(probe / "zz_rerun_counter.ipynb", [("n = 0", ""), ("n += 1\nprint(n)", "1\n"),
-                                                     ("print('a', flush=True)\nprint('b')", ["a\n", "b\n"])])
-        env = {**os.environ, "LESSON_CASSETTE_DIR": str(cassettes), "LESSON_USAGE_DIR": str(tmp_path / "usage")}
-        env.pop("LESSON_NBVAL_RUN_TWICE", None)
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "-rA", str(probe)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        shutil.rmtree(probe, ignore_errors=True)
+    cassette = yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": [_answer("first"), _answer("second")]})
+    notebooks = {
+        "zz_rerun_replay": [("import lessonlib\ncourse = lessonlib.setup('zz_rerun_replay')", None),
+                            (ASK, "first\n"), (ASK, "second\n")],
+        "zz_rerun_counter": [("n = 0", ""), ("n += 1\nprint(n)", "1\n"),
+                             ("print('a', flush=True)\nprint('b')", ["a\n", "b\n"])],
+    }
+    proc = run_probes(".pytest_probe_rerun", tmp_path, notebooks, {"zz_rerun_replay": cassette}, "-n", "0", "-rA")
     out = proc.stdout + proc.stderr
     passed = {line.split("::")[-1] for line in out.splitlines() if line.startswith("PASSED")}
     failed = [line for line in out.splitlines() if line.startswith("FAILED")]
