@@ -29,10 +29,11 @@ USAGE_DIR = Path(os.environ["LESSON_USAGE_DIR"])
 def _start_kernel_with_retry():
     """Let nbval retry a kernel that died while starting (up to three tries), saying why it died.
 
-    Under pytest-xdist several kernels start at once and each picks its five TCP ports by binding to port
-    0 and letting go: now and then two kernels pick the same one and the second dies at once ("Kernel died
-    before replying to kernel_info"; seen 27 times in one run with six workers, never with the four that
-    `make test` uses, but a red CI for it would say nothing about the course).
+    Under pytest-xdist several kernels start at once; each picks its five TCP ports by binding to port 0
+    and letting go, so two can pick the same one, which is the likely reason some died at once ("Kernel died
+    before replying to kernel_info": 27 times in one run with six workers; not seen in the runs with the
+    four that `make test` uses, but a red CI for it would say nothing about the course). nbval sends a
+    kernel's stderr to /dev/null; here it is kept, and shown if the last try fails.
     """
     import tempfile
 
@@ -86,7 +87,7 @@ def pytest_runtest_call(item):
         return (yield)
     _send_cell_ids(kernel.kc.session)
     kernel.kc.session.lesson_cell_id = cell.get("id")
-    stored = copy.deepcopy(cell.outputs)
+    stored = copy.deepcopy(cell.outputs) if RUN_TWICE else None
     result = yield
     if RUN_TWICE and not item.options.get("skip"):
         cell.outputs = stored  # nbval's coalesce_streams merged split stream outputs into the first one, in place
@@ -101,8 +102,8 @@ def pytest_runtest_call(item):
 
 def _send_cell_ids(session):
     """Make this kernel client's execute requests carry ``metadata.cellId``, as JupyterLab's do."""
-    if getattr(session, "lesson_cell_id", False) is not False:
-        return
+    if hasattr(session, "lesson_cell_id"):
+        return  # done for this kernel client already
     send = session.msg
 
     def msg(msg_type, content=None, *args, **kwargs):

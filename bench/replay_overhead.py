@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import Result, fmt_ms, load_average, median, render_temp_cassette, temp_dir  # noqa: E402
 
-GOAL = 1.5  # the first goal, against MockTransport (still printed)
 GOAL_VS_BARE = 1.15  # issue 14's goal, against a bare loopback responder
 
 ANSWER = """Here are the HTTP status classes you will meet most often when calling an API:

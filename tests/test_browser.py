@@ -241,7 +241,8 @@ def run_in_browser(driver, lab, name: str, workspace: str) -> dict:
     driver.get(f"{lab['url']}/lab/workspaces/{workspace}/tree/{name}.ipynb?reset&token={lab['token']}")
     deadline = time.monotonic() + 90
     # The indicator says "idle" before there is a kernel ("No Kernel"), so wait for a named, idle kernel.
-    while (state := _state(driver, full=False))["status"] != "idle" or state["kernel"] in ("", "No Kernel") or not state["cells"]:
+    while ((state := _state(driver, full=False))["status"] != "idle" or state["kernel"] in ("", "No Kernel")
+           or not state["cells"]):
         assert time.monotonic() < deadline, f"{name}: no idle kernel ({state['kernel']}, {state['status']})"
         time.sleep(0.3)
     _menu(driver, "Edit", "Clear Outputs of All Cells")

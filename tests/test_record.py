@@ -22,7 +22,7 @@ from lessonlib.cassette import Cassette
 from lessonlib.replay import ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
-OPENAI_KEY = "sk-proj-FAKEKEYforTESTS0123456789abcdefghij"
+OPENAI_KEY = "sk-proj-FAKEKEYforTESTS0123456789abcdefghij"  # made up: not a key
 ANTHROPIC_KEY = "sk-ant-api03-FAKEKEYforTESTS0123456789abcdefghij"
 
 CHAT = {
