@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._testhooks import server_options
 from .errors import CassetteError, LessonSetupError
 from .providers import PROVIDERS
 from .redact import KEY_LIKE, key_shape, scrub_url
@@ -299,14 +300,11 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     ``notebooks/cassettes/<name>.yaml``. Calling it again (re-running the cell) restarts cleanly.
     Taught in: 01_setup.
     """
-    if os.environ.get("LESSON_SOCKET_GUARD") == "1":  # the test suite's guard against real network calls
-        from ._testhooks import install_socket_guard
-
-        install_socket_guard()
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
     _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
     settings = Settings.read(env_file)
+    test_options = server_options(name, settings.mode)  # the test suite's switches; none in a learner's kernel
     if not settings.full_tracebacks:  # .env is read by now: LESSON_FULL_TRACEBACKS may be set there
         from .display import install_error_display
 
@@ -328,13 +326,11 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         budget = Budget(limit_usd=settings.budget_usd)
     # plain live mode: the SDKs talk to the providers directly (a provider without a usable key excepted, below)
     if mode != "live" or budget is not None or key_problems:
-        usage_dir = os.environ.get("LESSON_USAGE_DIR") if mode == "replay" else None  # the test suite's report
         try:
             server = ReplayServer(
                 course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
-                secrets=tuple(settings.keys.values()), capture_path=os.environ.get("LESSON_REPLAY_CAPTURE") or None,
-                provenance=_provenance(settings) if mode == "record" else None, budget=budget,
-                usage_report=Path(usage_dir) / f"{name}.{os.getpid()}.json" if usage_dir else None,
+                secrets=tuple(settings.keys.values()), budget=budget,
+                provenance=_provenance(settings) if mode == "record" else None, **test_options,
             ).start()
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
