@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dotenv import find_dotenv, load_dotenv
+
 from ._testhooks import server_options
 from .budget import Budget, check_model_is_priced
 from .display import install_error_display, ipython_shell
@@ -53,8 +55,6 @@ PLAIN_SETTINGS = ("LESSON_MODE", "LESSON_REPLAY_SPEED", "LESSON_BUDGET_USD", "LE
 
 def find_env_file(env_file: str | os.PathLike[str] | None = None) -> Path | None:
     """The .env setup() reads: ``env_file``, else the first .env from the working folder up, else the repo's."""
-    from dotenv import find_dotenv
-
     path = Path(env_file) if env_file else Path(find_dotenv(usecwd=True) or REPO_ROOT / ".env")
     return path if path.is_file() else None
 
@@ -94,8 +94,6 @@ class Settings:
         if s.env_file is not None:
             try:
                 lines = s.env_file.read_bytes().decode("utf-8-sig").splitlines()
-                from dotenv import load_dotenv
-
                 load_dotenv(s.env_file, override=False, encoding="utf-8-sig")
             except UnicodeDecodeError:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
