@@ -1,5 +1,5 @@
 """Hooks that only the test suite turns on (never used by a learner's notebook): the socket guard, and the
-replay server's usage report and request capture."""
+replay server's usage report and request capture. :func:`server_options` is all setup() knows of them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from .cassette import canonical_body
+
+
+def server_options(name: str, mode: str) -> dict[str, Any]:
+    """Read the test suite's switches: install the socket guard (LESSON_SOCKET_GUARD=1), and return the replay
+    server's ``capture_path`` (LESSON_REPLAY_CAPTURE) and, in replay mode, its ``usage_report`` (one file per
+    notebook and process in LESSON_USAGE_DIR, read by tests/test_usage.py)."""
+    if os.environ.get("LESSON_SOCKET_GUARD") == "1":
+        install_socket_guard()
+    usage_dir = os.environ.get("LESSON_USAGE_DIR") if mode == "replay" else None
+    return {"capture_path": os.environ.get("LESSON_REPLAY_CAPTURE") or None,
+            "usage_report": Path(usage_dir) / f"{name}.{os.getpid()}.json" if usage_dir else None}
 
 
 def install_socket_guard() -> None:

@@ -15,10 +15,16 @@ import atexit
 import math
 import os
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dotenv import find_dotenv, load_dotenv
+
+from ._testhooks import server_options
+from .budget import Budget, check_model_is_priced
+from .display import install_error_display, ipython_shell
 from .errors import CassetteError, LessonSetupError
 from .providers import PROVIDERS
 from .redact import KEY_LIKE, key_shape, scrub_url
@@ -49,8 +55,6 @@ PLAIN_SETTINGS = ("LESSON_MODE", "LESSON_REPLAY_SPEED", "LESSON_BUDGET_USD", "LE
 
 def find_env_file(env_file: str | os.PathLike[str] | None = None) -> Path | None:
     """The .env setup() reads: ``env_file``, else the first .env from the working folder up, else the repo's."""
-    from dotenv import find_dotenv
-
     path = Path(env_file) if env_file else Path(find_dotenv(usecwd=True) or REPO_ROOT / ".env")
     return path if path.is_file() else None
 
@@ -90,15 +94,13 @@ class Settings:
         if s.env_file is not None:
             try:
                 lines = s.env_file.read_bytes().decode("utf-8-sig").splitlines()
-                from dotenv import load_dotenv
-
                 load_dotenv(s.env_file, override=False, encoding="utf-8-sig")
             except UnicodeDecodeError:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
                            "save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again")
         env = learner_environ()
-        s.keys = {p.name: (env.get(p.key_env) or "").strip() for p in PROVIDERS.values()}
-        s.full_tracebacks = (env.get("LESSON_FULL_TRACEBACKS") or "").strip().lower() in ("1", "true", "yes")
+        s.keys = {p.name: env.get(p.key_env, "").strip() for p in PROVIDERS.values()}
+        s.full_tracebacks = env.get("LESSON_FULL_TRACEBACKS", "").strip().lower() in ("1", "true", "yes")
 
         def where(name: str) -> str:
             n = next((n for n, text in enumerate(lines, 1) if re.match(rf"\s*(export\s+)?{name}\s*=", text)), 0)
@@ -106,21 +108,21 @@ class Settings:
 
         key_lines = " or ".join(f"{p.key_env}=..." for p in PROVIDERS.values())
         for name in PLAIN_SETTINGS:
-            found = KEY_LIKE.search(env.get(name) or "")
+            found = KEY_LIKE.search(env.get(name, ""))
             if found:
                 s._problem(name, f"{name} ({where(name)}) holds what looks like an API key, {key_shape(found[0])}",
                            f"give the key its own line ({key_lines}) and give {name} its own value")
         if s.problems:
             return s  # nothing below may show such a value
 
-        s.mode = (env.get("LESSON_MODE") or "").strip().lower() or "replay"
+        s.mode = env.get("LESSON_MODE", "").strip().lower() or "replay"
         if s.mode not in ("replay", "live", "record"):
             s._problem("LESSON_MODE", f"LESSON_MODE={s.mode!r} is not a mode",
                        "set LESSON_MODE=replay, live or record in .env, then restart the kernel",
                        message=f"LESSON_MODE={s.mode!r} is not a mode: use replay (no key needed), live or record, "
                                "in .env or the environment.")
         for p in PROVIDERS.values():
-            if model := (env.get(p.model_env) or "").strip():
+            if model := env.get(p.model_env, "").strip():
                 s.models[p.name] = model
                 s.chosen_models.add(p.name)
             s.upstreams[p.name] = (env.get(p.upstream_env) or env.get(p.base_url_env) or p.upstream).strip()
@@ -135,20 +137,20 @@ class Settings:
     def _problem(self, setting: str, what: str, fix: str, sep: str = ":", message: str = "") -> None:
         self.problems.append(LessonSetupError(message or f"{what}{sep} {fix}.", setting=setting, what=what, fix=fix))
 
-    def _number(self, env: Any, name: str, default: float | None, most: float, hint: str) -> float | None:
-        raw = (env.get(name) or "").strip()
+    def _number(self, env: dict[str, str], name: str, default: float | None, most: float, hint: str) -> float | None:
+        raw = env.get(name, "").strip()
         if not raw:
             return default
         try:
             value = float(raw)
         except ValueError:
-            value, what = math.nan, f"{name}={raw!r} is not a number"
+            what = f"{name}={raw!r} is not a number"
         else:
             what = (f"{name}={raw!r} is not a finite number" if not math.isfinite(value)
                     else f"{name} must be 0 or more, not {raw}" if value < 0
                     else f"{name}={raw} is more than {most:g}" if value > most else "")
-        if not what:
-            return value
+            if not what:
+                return value
         self._problem(name, what, hint, ";")
         return default
 
@@ -169,7 +171,8 @@ class Settings:
         if value.startswith(("<", "your", "replay-mode")) or "..." in value:
             return problem(PLACEHOLDER, "paste your real key")
         if any(ch.isspace() for ch in value) or value[0] in "'\"" or value[-1] in "'\"":
-            return problem("contains spaces or quotes", f"in .env write it bare, e.g. {p.key_env}={p.key_example}, with nothing else")
+            return problem("contains spaces or quotes",
+                           f"in .env write it bare, e.g. {p.key_env}={p.key_example}, with nothing else")
         if local:
             return None
         if not p.key_pattern.match(value):
@@ -204,14 +207,15 @@ class Course:
 
     @property
     def banner(self) -> str:
+        """What setup() prints: the mode, where the answers come from, who bills them (and the cap)."""
         rel = f"cassettes/{self.cassette.name}"
-        scale = self.server.scale if self.server else 1
         if self.mode == "replay":
-            pace = "instant" if scale == 0 else "paced as recorded" if scale == 1 else f"paced at {scale:g}x recorded time"
+            scale = self.server.scale if self.server else 1
+            pace = ("instant" if scale == 0 else "paced as recorded" if scale == 1
+                    else f"paced at {scale:g}x recorded time")
             return f"replay mode: answers come from {rel} (no API key needed; streams {pace})"
-        cap = ""
-        if self.server is not None and self.server.budget is not None:
-            cap = f"; spending cap ${self.server.budget.limit_usd:.2f}, see lessonlib.budget.spent()"
+        budget = self.server.budget if self.server else None
+        cap = "" if budget is None else f"; spending cap ${budget.limit_usd:.2f}, see lessonlib.budget.spent()"
         if self.mode == "record":
             return f"record mode: real calls, saved to {rel} when the kernel shuts down (API keys from .env{cap})"
         here = [p for p in PROVIDERS.values() if p.name in self.local]
@@ -229,25 +233,26 @@ _ACTIVE: dict[str, Any] = {}  # this kernel's server and its cell hook
 _REPLACED: dict[str, str | None] = {}  # what setup() set in os.environ -> the learner's own value (None: unset)
 
 
-def _put(env: Any, var: str, value: str | None) -> None:
-    if value is None:
-        env.pop(var, None)
-    else:
-        env[var] = value
+def _put(env: MutableMapping[str, str], values: dict[str, str | None]) -> None:
+    """Set each of ``values`` in ``env``; None removes the variable."""
+    for var, value in values.items():
+        if value is None:
+            env.pop(var, None)
+        else:
+            env[var] = value
 
 
 def learner_environ() -> dict[str, str]:
     """The environment as the learner set it: what setup() replaced (replay URLs, placeholder keys) undone."""
     env = dict(os.environ)
-    for var, previous in _REPLACED.items():
-        _put(env, var, previous)
+    _put(env, _REPLACED)
     return env
 
 
 def _set_env(var: str, value: str | None) -> None:
     """Set (None: remove) an environment variable for this session, remembering the learner's value."""
     _REPLACED.setdefault(var, os.environ.get(var))
-    _put(os.environ, var, value)
+    _put(os.environ, {var: value})
 
 
 @atexit.register
@@ -261,8 +266,7 @@ def _stop_active() -> None:
         if server.mode == "record":
             server.finish()
         server.stop()
-    for var, previous in _REPLACED.items():
-        _put(os.environ, var, previous)
+    _put(os.environ, _REPLACED)
     _REPLACED.clear()
 
 
@@ -282,7 +286,6 @@ def _provenance(settings: Settings) -> dict[str, Any]:
 
 def _follow_cells(server: ReplayServer) -> None:
     """Tell the server which notebook cell runs, so a re-run cell replays its own answers again."""
-    from .display import ipython_shell
 
     def before(info: Any) -> None:
         server.begin_cell(getattr(info, "cell_id", None))
@@ -299,17 +302,12 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     ``notebooks/cassettes/<name>.yaml``. Calling it again (re-running the cell) restarts cleanly.
     Taught in: 01_setup.
     """
-    if os.environ.get("LESSON_SOCKET_GUARD") == "1":  # the test suite's guard against real network calls
-        from ._testhooks import install_socket_guard
-
-        install_socket_guard()
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
     _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
     settings = Settings.read(env_file)
+    test_options = server_options(name, settings.mode)  # the test suite's switches; none in a learner's kernel
     if not settings.full_tracebacks:  # .env is read by now: LESSON_FULL_TRACEBACKS may be set there
-        from .display import install_error_display
-
         install_error_display()
     if settings.problems:
         raise settings.problems[0]
@@ -321,20 +319,14 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     # Issue 13: a key is needed only by the provider a cell calls. A missing or unusable key does not stop the
     # set-up: the local server answers that provider's first call with the reason, naming the key.
     key_problems = {p: str(e) for p in PROVIDERS if mode != "replay" and (e := settings.key_problem(p))}
-    budget = None
-    if settings.budget_usd is not None and mode != "replay":
-        from .budget import Budget
-
-        budget = Budget(limit_usd=settings.budget_usd)
+    budget = None if settings.budget_usd is None or mode == "replay" else Budget(limit_usd=settings.budget_usd)
     # plain live mode: the SDKs talk to the providers directly (a provider without a usable key excepted, below)
     if mode != "live" or budget is not None or key_problems:
-        usage_dir = os.environ.get("LESSON_USAGE_DIR") if mode == "replay" else None  # the test suite's report
         try:
             server = ReplayServer(
                 course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
-                secrets=tuple(settings.keys.values()), capture_path=os.environ.get("LESSON_REPLAY_CAPTURE") or None,
-                provenance=_provenance(settings) if mode == "record" else None, budget=budget,
-                usage_report=Path(usage_dir) / f"{name}.{os.getpid()}.json" if usage_dir else None,
+                secrets=tuple(settings.keys.values()), budget=budget,
+                provenance=_provenance(settings) if mode == "record" else None, **test_options,
             ).start()
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
@@ -363,8 +355,6 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         for p, problem in key_problems.items():
             print(f"note: {PROVIDERS[p].title} calls will fail until this is fixed: {problem}")
         if budget is not None:  # a cap cannot count what the price table does not know
-            from .budget import check_model_is_priced
-
             for warning in filter(None, map(check_model_is_priced, settings.models.values())):
                 print(f"warning: {warning}")
     return course
