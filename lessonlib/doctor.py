@@ -283,7 +283,8 @@ def check_live(s: Settings, provider: str) -> Check:
     if s.key_problem(provider):
         status = "warn" if _works_instead(s, provider) else "fail"  # as check_key (issue 13)
         return Check(status, name, "not called", f"fix {p.key_env} first (see above)")
-    model, sdk, limit = s.models[provider], importlib.import_module(SDKS[provider][0]), SDKS[provider][3]
+    module, _, _, limit = SDKS[provider]
+    model, sdk = s.models[provider], importlib.import_module(module)
     options = {"api_key": s.keys[provider] or "local", "base_url": s.upstreams[provider], "timeout": 30}
     started = time.perf_counter()
     try:
