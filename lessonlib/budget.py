@@ -77,7 +77,8 @@ class Budget:
         if not usage:
             model = model or worst_case(request_body)[0]
             if text and model:
-                usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN, "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
+                usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN,
+                         "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
                 estimate = True
         cost = cost_usd(model, usage) if model and usage else None
         with self._lock:
@@ -97,7 +98,8 @@ class Budget:
         if self.estimated:
             text += f" ({self.estimated} estimated from their text: the stream reported no usage)"
         if self.unpriced:
-            text += f" (not priced, so not counted: {', '.join(sorted(self.unpriced))}; add them to lessonlib/prices.py)"
+            unpriced = ", ".join(sorted(self.unpriced))
+            text += f" (not priced, so not counted: {unpriced}; add them to lessonlib/prices.py)"
         return text
 
 

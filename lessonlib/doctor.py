@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from operator import attrgetter
@@ -98,7 +97,8 @@ def check_packages() -> Check:
     if not (wrong or missing):
         return Check("ok", "packages", f"all {pins} pins in requirements.txt match")
     detail = "; ".join(filter(None, [", ".join(wrong), missing and "missing: " + ", ".join(missing)]))
-    return Check("fail", "packages", detail, "run `make install` (or `pip install --no-deps -r requirements.txt` in the venv)")
+    return Check("fail", "packages", detail,
+                 "run `make install` (or `pip install --no-deps -r requirements.txt` in the venv)")
 
 
 def _in_kernel() -> bool:
@@ -110,7 +110,8 @@ def check_kernel() -> Check:
     if _in_kernel():
         if not (REPO_ROOT / "notebooks").is_dir():
             return Check("fail", "kernel", f"this kernel ({sys.executable}) runs an installed copy of lessonlib",
-                         "pick the course's kernel, or `pip install --no-deps -r requirements.txt` in the course folder")
+                         "pick the course's kernel, "
+                         "or `pip install --no-deps -r requirements.txt` in the course folder")
         where = "the course's .venv" if Path(sys.prefix).resolve().is_relative_to(REPO_ROOT / ".venv") else "not .venv"
         return Check("ok", "kernel", f"this kernel runs {sys.executable} ({where}; lessonlib from {REPO_ROOT})")
     try:
@@ -143,9 +144,9 @@ def check_env(s: Settings) -> Check:
 
 
 def check_mode(s: Settings) -> Check:
-    shown = f"{s.mode}, models {s.openai_model} / {s.anthropic_model}"
     if failed := _failed(s, "mode"):
         return failed
+    shown = f"{s.mode}, models {s.openai_model} / {s.anthropic_model}"
     if s.mode == "replay" and any(s.models[p.name] != p.default_model for p in PROVIDERS.values()):
         return Check("warn", "mode", f"{shown}: the cassettes were made with the default models, so replays will miss",
                      f"remove {' / '.join(p.model_env for p in PROVIDERS.values())} from .env for replay mode")
@@ -258,8 +259,8 @@ def check_replay(s: Settings | None = None) -> Check:
         for p, (body, stored) in calls.items():
             options = {"base_url": getattr(server, f"{p}_base_url"), "api_key": "replay", "timeout": 10}
             if _text(_call(p, options, **body).model_dump()) != _text(stored):
-                return Check("fail", "replay", f"the {PROVIDERS[p].title} SDK read another text than the cassette holds",
-                             fix)
+                what = f"the {PROVIDERS[p].title} SDK read another text than the cassette holds"
+                return Check("fail", "replay", what, fix)
     except Exception as exc:  # noqa: BLE001
         return Check("fail", "replay", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", fix)
     finally:
@@ -282,7 +283,8 @@ def check_live(s: Settings, provider: str) -> Check:
     if s.key_problem(provider):
         status = "warn" if _works_instead(s, provider) else "fail"  # as check_key (issue 13)
         return Check(status, name, "not called", f"fix {p.key_env} first (see above)")
-    model, sdk, limit = s.models[provider], importlib.import_module(SDKS[provider][0]), SDKS[provider][3]
+    module, _, _, limit = SDKS[provider]
+    model, sdk = s.models[provider], importlib.import_module(module)
     options = {"api_key": s.keys[provider] or "local", "base_url": s.upstreams[provider], "timeout": 30}
     started = time.perf_counter()
     try:
@@ -296,7 +298,7 @@ def check_live(s: Settings, provider: str) -> Check:
                  "said": _scrub(said, s) if isinstance(exc, sdk.APIStatusError)
                  else f"{type(exc).__name__}: {_scrub(exc.__cause__ or exc, s)}",
                  "status": getattr(exc, "status_code", "?")}
-        kind, what, fix = next(e for e in LIVE_ERRORS if isinstance(exc, getattr(sdk, e[0])))
+        _, what, fix = next(e for e in LIVE_ERRORS if isinstance(exc, getattr(sdk, e[0])))
         return Check("fail", name, what.format(**facts), fix.format(**facts))
     used = "{} in, {} out".format(*usage_tokens(reply.usage)) if reply.usage else "no usage reported"
     return Check("ok", name, f"{model} answered in {time.perf_counter() - started:.1f} s ({used})")
@@ -309,18 +311,7 @@ def run_doctor(live: bool = False) -> int:
         "✔✘—".encode(sys.stdout.encoding or "ascii")
     except (UnicodeEncodeError, LookupError):
         marks, dash = {"ok": "ok", "warn": "warn", "fail": "FAIL"}, " -- "
-    results: list[Check] = []
     s = Settings.read(find_env_file() or os.devnull)  # os.devnull: none found, so none is searched for again
-
-    def run(name: str, check: Callable[[], Check]) -> None:
-        try:
-            result = check()
-        except Exception as exc:  # noqa: BLE001 - a crashing check is a failing line, not a traceback
-            result = Check("fail", name, f"the check crashed: {type(exc).__name__}: {_scrub(exc, s)}", "please report it")
-        results.append(result)
-        text = f"{marks[result.status]} {result.name}: {result.detail}" + (dash + result.fix if result.fix else "")
-        print(hide_keys(text), flush=True)  # no key-shaped value is ever shown, whatever a check found
-
     needed = live or s.mode in ("live", "record")
     checks = [("python", check_python), ("packages", check_packages), ("kernel", check_kernel),
               (".env", lambda: check_env(s)), ("mode", lambda: check_mode(s))]
@@ -328,8 +319,16 @@ def run_doctor(live: bool = False) -> int:
     checks += [("settings", lambda: check_settings(s)), ("cassettes", lambda: check_cassettes(s)),
                ("tiktoken", check_tiktoken), ("replay", lambda: check_replay(s))]
     checks += [(f"live {p}", lambda p=p: check_live(s, p)) for p in PROVIDERS if live]
+    results: list[Check] = []
     for name, check in checks:
-        run(name, check)
+        try:
+            result = check()
+        except Exception as exc:  # noqa: BLE001 - a crashing check is a failing line, not a traceback
+            result = Check("fail", name, f"the check crashed: {type(exc).__name__}: {_scrub(exc, s)}",
+                           "please report it")
+        results.append(result)
+        text = f"{marks[result.status]} {result.name}: {result.detail}" + (dash + result.fix if result.fix else "")
+        print(hide_keys(text), flush=True)  # no key-shaped value is ever shown, whatever a check found
     failed, warned = sum(c.status == "fail" for c in results), sum(c.status == "warn" for c in results)
     verdict = "all good" if not failed else f"fix the lines marked {marks['fail']}"
     print(f"doctor: {len(results)} checks, {failed} failed, {warned} warnings: {verdict}"

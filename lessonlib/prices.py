@@ -22,8 +22,10 @@ class Price:
 
 
 _OPENAI_SRC = "third-party pages quoting platform.openai.com/docs/pricing (tokenmix.ai, morphllm.com, 2026-04..06)"
-_ANTHROPIC_SRC = "third-party pages quoting Anthropic's pricing page (release notes of public cost trackers, 2026-09..10)"
-_LUNA_SRC = "third-party pages quoting developers.openai.com/api/docs/pricing (Vercel AI Gateway, inference.sh, 2026-10)"
+_ANTHROPIC_SRC = ("third-party pages quoting Anthropic's pricing page "
+                  "(release notes of public cost trackers, 2026-09..10)")
+_LUNA_SRC = ("third-party pages quoting developers.openai.com/api/docs/pricing "
+             "(Vercel AI Gateway, inference.sh, 2026-10)")
 
 PRICES: dict[str, Price] = {
     "gpt-6-luna": Price(0.10, 0.50, "2026-10", _LUNA_SRC, False),
@@ -47,7 +49,7 @@ def usage_tokens(usage: Any) -> tuple[int, int]:
     get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
     if get("prompt_tokens") is not None:  # OpenAI
         return int(get("prompt_tokens") or 0), int(get("completion_tokens") or 0)
-    inp = int(get("input_tokens") or 0) + int(get("cache_creation_input_tokens") or 0) + int(get("cache_read_input_tokens") or 0)
+    inp = sum(int(get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
     return inp, int(get("output_tokens") or 0)
 
 

@@ -27,13 +27,12 @@ def sse_data(body: str) -> Iterator[dict[str, Any]]:
     """The JSON objects of a stream's ``data:`` lines, in order (OpenAI's final ``[DONE]`` and bad JSON skipped)."""
     for event in sse_events(body):
         for line in event.splitlines():
-            if line.startswith("data:") and line[5:].strip().startswith("{"):
+            if line.startswith("data:") and line[5:].strip().startswith("{"):  # so JSON that parses is a dict
                 try:
                     data = json.loads(line[5:])
                 except ValueError:
                     continue
-                if isinstance(data, dict):
-                    yield data
+                yield data
 
 
 def _openai_stream(events: Iterator[dict[str, Any]]) -> Usage:
@@ -106,10 +105,10 @@ class Provider:
         if not text.lstrip().startswith("{"):
             return self.stream_usage(sse_data(text))
         try:
-            data = json.loads(text)
+            data = json.loads(text)  # it starts with "{": a dict, or not JSON
         except ValueError:
-            data = None
-        return (data.get("model"), data.get("usage"), "") if isinstance(data, dict) else (None, None, "")
+            return None, None, ""
+        return data.get("model"), data.get("usage"), ""
 
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (
