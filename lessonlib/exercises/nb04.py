@@ -9,8 +9,8 @@ from lessonlib.exercises import NotYet, call, compare, exercise
 from lessonlib.exercises.fixtures import anthropic_events, openai_arrivals, openai_chunks
 
 
-def _preview(text: str, n: int = 40) -> str:
-    return repr(text if len(text) <= n else text[:n] + "…")
+def _preview(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 @exercise("04.1", title="Collect the text of an OpenAI stream",
