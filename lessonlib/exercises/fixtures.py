@@ -45,14 +45,14 @@ def usage(prompt: int, output: int, reasoning: int = 0) -> Any:
     return completion("", prompt, output, reasoning=reasoning).usage
 
 
-def message(content: str | list[dict[str, Any]], request_id: str | None = None) -> Any:
-    """An Anthropic Message, as messages.create returns it: one text block, or the content blocks given as JSON
-    (its ``.content`` is then those blocks as the SDK parses them: TextBlock, ThinkingBlock, ToolUseBlock, ...)."""
+def message(text: str | list[dict[str, Any]], request_id: str | None = None) -> Any:
+    """An Anthropic Message, as messages.create returns it: one text block, or (a list) the content blocks given as
+    JSON; its ``.content`` then holds them as the SDK parses them: TextBlock, ThinkingBlock, ToolUseBlock, ..."""
     from anthropic.types import Message
 
     made = Message.model_validate({
         "id": "msg_01Exercise", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
-        "content": [{"type": "text", "text": content}] if isinstance(content, str) else content,
+        "content": [{"type": "text", "text": text}] if isinstance(text, str) else text,
         "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 8, "output_tokens": 3},
     })
     made._request_id = request_id
