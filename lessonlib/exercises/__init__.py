@@ -11,6 +11,7 @@ expected one and a table of known mistakes. SDK objects are built in ``fixtures`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import importlib
@@ -21,7 +22,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 __all__ = ["Exercise", "Result", "NotYet", "check", "exercise", "hint", "run", "call", "compare", "EXERCISES"]
 
@@ -103,13 +104,11 @@ def run(id: str, answer: Any) -> Result:
         return outcome[0]
     loop = _LOOPS.get(worker.ident or 0)
     if loop is not None:  # an async answer: cancel it, so the thread ends
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
-        except RuntimeError:  # the loop closed meanwhile
-            pass
     worker.join(0.5)
-    still = "" if not worker.is_alive() else (" (it is still running in the background; if the notebook gets slow, "
-                                               "restart the kernel)")
+    still = (" (it is still running in the background; if the notebook gets slow, restart the kernel)"
+             if worker.is_alive() else "")
     return Result(id, False, f"didn't finish in {limit:g} s{still}: {ex.hangs}")
 
 
@@ -177,36 +176,35 @@ def call(fn: Any, *args: Any, want: str = "", returns: type | tuple[type, ...] |
     if not callable(fn) or inspect.isclass(fn):
         raise NotYet(f"pass the function itself, without calling it; you passed {an(type(fn).__name__)}.")
     name = name or _name(fn)
-    originals = [*args, *kwargs.values()]
     try:
-        given = copy.deepcopy((args, kwargs)) if copy_args else (args, kwargs)
+        given, given_kw = copy.deepcopy((args, kwargs)) if copy_args else (args, kwargs)
     except Exception:  # noqa: BLE001 - coroutines, clients: pass them as they are
-        given = (args, kwargs)
-    copies = [*given[0], *given[1].values()]
-    comparable = [kept is not arg and _equal(kept, arg) for kept, arg in zip(copies, originals)]
+        given, given_kw = args, kwargs
+    # (input, the copy the answer gets) where they are two equal objects: a difference afterwards is an edit
+    watched = [(arg, copied) for arg, copied in zip([*args, *kwargs.values()], [*given, *given_kw.values()])
+               if copied is not arg and _equal(copied, arg)]
     try:
-        out = run_async(fn, *given[0], **given[1]) if in_loop else fn(*given[0], **given[1])
+        out = run_async(fn, *given, **given_kw) if in_loop else fn(*given, **given_kw)
         if inspect.isawaitable(out):
             out = run_async(lambda: out)
     except NotImplementedError:
         raise
-    except tuple(kind for kinds in raises or () for kind in _tuple(kinds)) as exc:
-        nudge = next(text for kinds, text in (raises or {}).items() if isinstance(exc, kinds))
+    except Exception as exc:
+        nudge = next((text for kinds, text in (raises or {}).items() if isinstance(exc, kinds)), None)
+        if nudge is None:
+            raise
         raise NotYet(nudge.format(exc=exc)) from None
-    changed = [arg for arg, kept, check in zip(originals, copies, comparable) if check and not _equal(kept, arg)]
+    changed = [arg for arg, copied in watched if not _equal(copied, arg)]
     if changed:
         raise NotYet(f"{name} changed the {type(changed[0]).__name__} it was given: build a new one instead "
                      "of editing its input.")
     if out is None and not none_ok:
         raise NotYet(f"{name} returned None: return {want}.")
-    kinds = _tuple(returns) if returns is not None and out is not None else ()
-    if kinds and (not isinstance(out, kinds) or (isinstance(out, bool) and bool not in kinds)):
-        raise NotYet(f"{name} returned {an(type(out).__name__)}: return {want}.")
+    if returns is not None and out is not None:
+        kinds = returns if isinstance(returns, tuple) else (returns,)
+        if not isinstance(out, kinds) or (isinstance(out, bool) and bool not in kinds):
+            raise NotYet(f"{name} returned {an(type(out).__name__)}: return {want}.")
     return out
-
-
-def _tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kinds if isinstance(kinds, tuple) else (kinds,)
 
 
 def _equal(got: Any, want: Any) -> bool:
@@ -223,7 +221,7 @@ def _equal(got: Any, want: Any) -> bool:
         return False
 
 
-def compare(got: Any, want: Any, *, mistakes: list[tuple[Any, str]] = (), otherwise: str) -> None:  # type: ignore[assignment]
+def compare(got: Any, want: Any, *, mistakes: Sequence[tuple[Any, str]] = (), otherwise: str) -> None:
     """Pass when ``got`` equals ``want``; else raise the nudge of the first mistake, (a wrong value or a predicate on
     ``got``, its nudge), that matches, or ``otherwise``."""
     if _equal(got, want):

@@ -1,5 +1,6 @@
 """The SDK objects the checkers hand to answers, built from the SDKs' own public types so the exercises run
-offline: ChatCompletions, Anthropic Messages, API errors around httpx2 answers, and a cassette's interactions."""
+offline: ChatCompletions, Anthropic Messages, content blocks and usage, API errors around httpx2 answers, and a
+cassette's interactions and streams."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from lessonlib.providers import PROVIDERS
+from lessonlib.providers import PROVIDERS, sse_data, sse_events
 
 
 def _url(provider: str) -> str:
@@ -44,17 +45,31 @@ def usage(prompt: int, output: int, reasoning: int = 0) -> Any:
     return completion("", prompt, output, reasoning=reasoning).usage
 
 
-def message(text: str, request_id: str | None = None) -> Any:
-    """An Anthropic Message with one text block, as messages.create returns it."""
+def message(text: str | list[dict[str, Any]], request_id: str | None = None) -> Any:
+    """An Anthropic Message, as messages.create returns it: one text block, or (a list) the content blocks given as
+    JSON; its ``.content`` then holds them as the SDK parses them: TextBlock, ThinkingBlock, ToolUseBlock, ..."""
     from anthropic.types import Message
 
     made = Message.model_validate({
         "id": "msg_01Exercise", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
-        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": 8, "output_tokens": 3},
+        "content": [{"type": "text", "text": text}] if isinstance(text, str) else text,
+        "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 8, "output_tokens": 3},
     })
     made._request_id = request_id
     return made
+
+
+def anthropic_usage(input_tokens: int, output_tokens: int, cache_write: int | None = None,
+                    cache_read: int | None = None) -> Any:
+    """An Anthropic Usage. A cache write is all on the 5-minute TTL; with neither cache count given, the optional
+    cache fields are missing (None), as in an older or partial usage object."""
+    from anthropic.types import CacheCreation, Usage
+
+    if cache_write is None and cache_read is None:
+        return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    breakdown = CacheCreation(ephemeral_5m_input_tokens=cache_write or 0, ephemeral_1h_input_tokens=0)
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_creation_input_tokens=cache_write,
+                 cache_read_input_tokens=cache_read, cache_creation=breakdown, service_tier="standard")
 
 
 def status_error(provider: str, cls_name: str, status: int, headers: dict[str, str] | None = None,
@@ -110,3 +125,37 @@ def responses(notebook: str) -> list[tuple[Any, dict[str, Any]]]:
         if kind is not None:
             found.append((kind.model_validate(body), body))
     return found
+
+
+def _stream(path: str, note: str) -> dict[str, Any]:
+    """The response in 04_streaming's cassette on `path` whose spec note starts with `note`."""
+    for item in interactions("04_streaming"):
+        if item.path == path and str(item.raw.get("note", "")).startswith(note):
+            return item.response
+    raise RuntimeError(f"cassettes/04_streaming.yaml has no {path} interaction noted {note!r}; re-render it.")
+
+
+def _openai_data() -> list[tuple[float, dict[str, Any]]]:
+    """(seconds since the request, chunk JSON) of 04_streaming's guarded OpenAI stream."""
+    resp = _stream("/v1/chat/completions", "guarded loop")
+    timed = zip(sse_events(resp["body"]["string"]), resp["event_times"])
+    return [(round(float(resp["latency"]) + at, 3), data) for event, at in timed for data in sse_data(event)]
+
+
+def openai_chunks(include_usage: bool = True) -> list[Any]:
+    """The ChatCompletionChunk objects of 04_streaming's guarded OpenAI stream, as the SDK yields them."""
+    from openai.types.chat import ChatCompletionChunk
+
+    chunks = [ChatCompletionChunk.model_validate(data) for _, data in _openai_data()]
+    return [c for c in chunks if c.choices or include_usage]
+
+
+def openai_arrivals() -> list[tuple[float, str]]:
+    """(seconds since the request, text) for every chunk with choices, as 04_streaming collects them."""
+    return [(at, data["choices"][0]["delta"].get("content") or "") for at, data in _openai_data() if data["choices"]]
+
+
+def anthropic_events() -> list[dict[str, Any]]:
+    """The parsed `data:` JSON of every event of 04_streaming's raw Anthropic stream (pings included)."""
+    body = _stream("/v1/messages", "the same stream read with httpx2")["body"]["string"]
+    return [e for e in sse_data(body) if "type" in e]

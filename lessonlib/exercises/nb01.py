@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lessonlib.exercises import NotYet, call, exercise
+from lessonlib.exercises import NotYet, call, compare, exercise
 
 _KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
@@ -20,12 +20,12 @@ def _key_status(fn):
     ]
     for env, expected in cases:
         got = call(fn, env, want="a dict of two booleans", returns=dict)
-        if secret in repr(got) or any(isinstance(v, str) for v in got.values()):
-            raise NotYet("your dict contains the key itself: return True/False, never the value.")
-        if set(got) != set(_KEYS):
-            raise NotYet(f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(map(str, got))}.")
-        if got != expected:
-            raise NotYet(f"for env with {sorted(env)} you returned {got}; an empty value counts as not set.")
+        compare(got, expected, mistakes=[
+            (lambda got: secret in repr(got) or any(isinstance(v, str) for v in got.values()),
+             "your dict contains the key itself: return True/False, never the value."),
+            (lambda got: set(got) != set(_KEYS),
+             f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(map(str, got))}."),
+        ], otherwise=f"for env with {sorted(env)} you returned {got}; an empty value counts as not set.")
     return "and no key value ever left the function."
 
 

@@ -49,15 +49,14 @@ def _(fn: Any) -> str:
         got = float(out)
         want = u.prompt_tokens * pin / 1e6 + u.completion_tokens * pout / 1e6
         reasoning = u.completion_tokens_details.reasoning_tokens
+        one_rate = "you priced total_tokens at one rate; output tokens cost several times more than input."
         compare(got, want, mistakes=[
             (lambda g: any(abs(g - want * k) < 1e-9 * g for k in (1e6, 1e3)), "the prices are per million tokens: "
                                                                               "divide by 1_000_000."),
             (u.prompt_tokens * pout / 1e6 + u.completion_tokens * pin / 1e6,
              "the prices are swapped: input (prompt) tokens at input_per_m, output at output_per_m."),
-            (u.total_tokens * pin / 1e6, "you priced total_tokens at one rate; output tokens cost several times more "
-                                         "than input."),
-            (u.total_tokens * pout / 1e6, "you priced total_tokens at one rate; output tokens cost several times more "
-                                          "than input."),
+            (u.total_tokens * pin / 1e6, one_rate),
+            (u.total_tokens * pout / 1e6, one_rate),
             (want + reasoning * pout / 1e6, "you counted reasoning tokens twice: completion_tokens already includes them."),
             (lambda g: g != 0 and any(abs(g - round(want, digits)) < 1e-15 for digits in range(2, 10)),
              f"don't round: return the full value. Expected {want:.12g}, you returned {out!r}."),

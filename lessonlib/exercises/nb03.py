@@ -1,28 +1,26 @@
-"""Checks for 03_anthropic_messages, on content blocks and usage built from the anthropic SDK's own types."""
+"""Checks for 03_anthropic_messages, on content blocks and usage built in ``fixtures`` from the anthropic SDK's own
+types."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from anthropic.types import CacheCreation, TextBlock, ThinkingBlock, ToolUseBlock, Usage
-
 from lessonlib.exercises import NotYet, call, compare, exercise
+from lessonlib.exercises.fixtures import anthropic_usage, message
 
 
 # A reply with extended thinking and two tool calls: the text is one block among four.
-TOOL_TURN = [
-    ThinkingBlock(type="thinking", signature="EqQBCkYIBxgCKkBkZjE1YjNhN2RjMWE0ZTk2OGFhYzQ1ZWI1ZjU2NzFk",
-                  thinking="The user asked about Tokyo and Osaka. I'll call get_weather once for each city."),
-    TextBlock(type="text", text="I'll look up the current weather in both cities."),
-    ToolUseBlock(type="tool_use", id="toolu_01QmV8c2kXfRzJ4nWb7TtY3e", name="get_weather", input={"city": "Tokyo"}),
-    ToolUseBlock(type="tool_use", id="toolu_01Hd3LpZ9sKqA6uEv2NcGx8r", name="get_weather", input={"city": "Osaka"}),
-]
+TOOL_TURN = message([
+    {"type": "thinking", "signature": "EqQBCkYIBxgCKkBkZjE1YjNhN2RjMWE0ZTk2OGFhYzQ1ZWI1ZjU2NzFk",
+     "thinking": "The user asked about Tokyo and Osaka. I'll call get_weather once for each city."},
+    {"type": "text", "text": "I'll look up the current weather in both cities."},
+    {"type": "tool_use", "id": "toolu_01QmV8c2kXfRzJ4nWb7TtY3e", "name": "get_weather", "input": {"city": "Tokyo"}},
+    {"type": "tool_use", "id": "toolu_01Hd3LpZ9sKqA6uEv2NcGx8r", "name": "get_weather", "input": {"city": "Osaka"}},
+]).content
 # One answer split over several text blocks (as happens with citations): the pieces join with "".
-SPLIT_TEXT = [
-    TextBlock(type="text", text="A 404 means "),
-    TextBlock(type="text", text="the server could not find the resource you asked for"),
-    TextBlock(type="text", text=", so check the URL before you retry."),
-]
+SPLIT_TEXT = message([{"type": "text", "text": "A 404 means "},
+                      {"type": "text", "text": "the server could not find the resource you asked for"},
+                      {"type": "text", "text": ", so check the URL before you retry."}]).content
 
 
 @exercise("03.1", title="All the text of a reply",
@@ -108,20 +106,15 @@ def _check_split_system(fn: Any) -> str:
     return "pass the pair on as client.messages.create(system=system, messages=messages, ...)."
 
 
-_NO_CACHE = CacheCreation(ephemeral_5m_input_tokens=0, ephemeral_1h_input_tokens=0)
 USAGES = [
     # A plain call like the notebook's: nothing cached.
-    (Usage(input_tokens=21, cache_creation_input_tokens=0, cache_read_input_tokens=0, cache_creation=_NO_CACHE,
-           output_tokens=143, service_tier="standard"), 164),
+    (anthropic_usage(21, 143, cache_write=0, cache_read=0), 164),
     # A second turn that read a long cached system prompt.
-    (Usage(input_tokens=14, cache_creation_input_tokens=0, cache_read_input_tokens=1850, cache_creation=_NO_CACHE,
-           output_tokens=96, service_tier="standard"), 1960),
+    (anthropic_usage(14, 96, cache_write=0, cache_read=1850), 1960),
     # The first turn that wrote that cache (5-minute TTL); the breakdown repeats the same 2100 tokens.
-    (Usage(input_tokens=40, cache_creation_input_tokens=2100, cache_read_input_tokens=None,
-           cache_creation=CacheCreation(ephemeral_5m_input_tokens=2100, ephemeral_1h_input_tokens=0),
-           output_tokens=60, service_tier="standard"), 2200),
+    (anthropic_usage(40, 60, cache_write=2100), 2200),
     # An older or partial usage object: the optional cache fields are missing (None).
-    (Usage(input_tokens=9, output_tokens=3), 12),
+    (anthropic_usage(9, 3), 12),
 ]
 
 

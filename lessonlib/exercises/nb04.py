@@ -1,51 +1,16 @@
-"""Checks for 04_streaming. They run offline on the streams of the notebook's cassette (the ones the lesson reads),
-so an answer is tried on real-shaped chunks and events."""
+"""Checks for 04_streaming. They run offline on the streams of the notebook's cassette (the ones the lesson reads,
+read in ``fixtures``), so an answer is tried on real-shaped chunks and events."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lessonlib.exercises import NotYet, call, compare, exercise
-from lessonlib.exercises.fixtures import interactions
-from lessonlib.providers import sse_data, sse_events
+from lessonlib.exercises.fixtures import anthropic_events, openai_arrivals, openai_chunks
 
 
-def _stream(path: str, note: str) -> dict[str, Any]:
-    """The recorded response on `path` whose spec note starts with `note`."""
-    for item in interactions("04_streaming"):
-        if item.path == path and str(item.raw.get("note", "")).startswith(note):
-            return item.response
-    raise RuntimeError(f"cassettes/04_streaming.yaml has no {path} interaction noted {note!r}; re-render it.")
-
-
-def _openai_data() -> list[tuple[float, dict[str, Any]]]:
-    """(seconds since the request, chunk JSON) of the lesson's guarded OpenAI stream."""
-    resp = _stream("/v1/chat/completions", "guarded loop")
-    timed = zip(sse_events(resp["body"]["string"]), resp["event_times"])
-    return [(round(float(resp["latency"]) + at, 3), data) for event, at in timed for data in sse_data(event)]
-
-
-def openai_chunks(include_usage: bool = True) -> list[Any]:
-    """The ChatCompletionChunk objects of the lesson's guarded OpenAI stream, as the SDK yields them."""
-    from openai.types.chat import ChatCompletionChunk
-
-    chunks = [ChatCompletionChunk.model_validate(data) for _, data in _openai_data()]
-    return [c for c in chunks if c.choices or include_usage]
-
-
-def openai_arrivals() -> list[tuple[float, str]]:
-    """(seconds since the request, text) for every chunk with choices, as the lesson collects them."""
-    return [(at, data["choices"][0]["delta"].get("content") or "") for at, data in _openai_data() if data["choices"]]
-
-
-def anthropic_events() -> list[dict[str, Any]]:
-    """The parsed `data:` JSON of every event of the lesson's raw Anthropic stream (pings included)."""
-    body = _stream("/v1/messages", "the same stream read with httpx2")["body"]["string"]
-    return [e for e in sse_data(body) if "type" in e]
-
-
-def _preview(text: str, n: int = 40) -> str:
-    return repr(text if len(text) <= n else text[:n] + "…")
+def _preview(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 @exercise("04.1", title="Collect the text of an OpenAI stream",

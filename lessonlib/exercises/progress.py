@@ -6,13 +6,14 @@ every ``notebooks/NN_*.ipynb`` on disk (save your notebook first). Taught in: 01
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
 
 from . import EXERCISES, FAIL_MARK, PASS_MARK, _load_all
 
-_LINE = re.compile(rf"^({PASS_MARK}|{FAIL_MARK}) (\d\d\.\d+) (passed|not yet)", re.MULTILINE)
+_LINE = re.compile(rf"^(?:{PASS_MARK}|{FAIL_MARK}) (\d\d\.\d+) (passed|not yet)", re.MULTILINE)
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
@@ -27,21 +28,17 @@ def progress(folder: Path = NOTEBOOKS) -> dict[str, str]:
             continue
         for cell in cells:
             for output in cell.get("outputs", []):
-                text = output.get("text", "")
-                text = "".join(text) if isinstance(text, list) else text
-                for _mark, ex_id, verdict in _LINE.findall(text):
+                text = "".join(output.get("text", ""))  # a list of lines, or one string
+                for ex_id, verdict in _LINE.findall(text):
                     state[ex_id] = verdict
     return state
 
 
 def print_progress(folder: Path = NOTEBOOKS) -> int:
     state = progress(folder)
-    by_notebook: dict[str, list[str]] = {}
-    for ex_id in sorted(state):
-        by_notebook.setdefault(ex_id.split(".")[0], []).append(ex_id)
     solved = sum(v == "passed" for v in state.values())
     print(f"exercises solved: {solved} of {len(state)}")
-    for nb, ids in by_notebook.items():
+    for nb, ids in itertools.groupby(sorted(state), key=lambda ex_id: ex_id.split(".")[0]):
         marks = " ".join(f"{i}{PASS_MARK if state[i] == 'passed' else '·'}" for i in ids)
         print(f"  notebook {nb}: {marks}")
     if solved < len(state):
