@@ -10,7 +10,7 @@ from lessonlib.exercises import NotYet, an, call, compare, exercise
 TUTOR_SYSTEM = "You are a Python tutor. Be concise."
 
 
-def _call(name: str, call_id: str, arguments: str) -> dict[str, Any]:
+def _tool_call(name: str, call_id: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
@@ -19,14 +19,14 @@ def _call(name: str, call_id: str, arguments: str) -> dict[str, Any]:
 WEATHER_CHAT: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a travel assistant. Use get_weather for current conditions."},
     {"role": "user", "content": "What's the weather in Tokyo?"},
-    {"role": "assistant", "content": None, "tool_calls": [_call("get_weather", "call_tokyo", '{"city":"Tokyo"}')]},
+    {"role": "assistant", "content": None, "tool_calls": [_tool_call("get_weather", "call_tokyo", '{"city":"Tokyo"}')]},
     {"role": "tool", "tool_call_id": "call_tokyo",
      "content": '{"city": "Tokyo", "temp": 22, "unit": "celsius", "condition": "cloudy"}'},
     {"role": "assistant", "content": "It's 22 °C and cloudy in Tokyo right now."},
     {"role": "user", "content": "And in Paris and New York?"},
     {"role": "assistant", "content": None, "tool_calls": [
-        _call("get_weather", "call_paris", '{"city":"Paris"}'),
-        _call("get_weather", "call_newyork", '{"city":"New York"}'),
+        _tool_call("get_weather", "call_paris", '{"city":"Paris"}'),
+        _tool_call("get_weather", "call_newyork", '{"city":"New York"}'),
     ]},
     {"role": "tool", "tool_call_id": "call_paris",
      "content": '{"city": "Paris", "temp": 14, "unit": "celsius", "condition": "light rain"}'},
@@ -150,10 +150,11 @@ def _(fn):
     for label, messages, why in cases:
         got = call(fn, messages, returns=int, want="an int (the token count)", raises={
             (TypeError, AttributeError, KeyError, ValueError): f"{label} made it raise {{exc.__class__.__name__}}: {why}"})
-        compare(got, _expected_count(messages), mistakes=[
+        want = _expected_count(messages)
+        compare(got, want, mistakes=[
             (lambda got: "None" in label and got == 4, f"{label}: you counted only the overhead. The model still reads "
              "the call: add the tokens of each tool call's function name and arguments."),
-        ], otherwise=f"{label}: expected {_expected_count(messages)} tokens, got {got}. Keep 4 per message plus the "
+        ], otherwise=f"{label}: expected {want} tokens, got {got}. Keep 4 per message plus the "
                      "tokens of the text, of each 'text' part, and of each tool call's name and arguments.")
     return "None content, content lists and tool calls all count now."
 
@@ -170,13 +171,13 @@ BUDGETS = (90, 190, 60, 175, 150, 30, 1000)  # the first two split a tool round 
 def _(fn):
     from lessonlib.tokens import count_messages, trim_messages
 
-    system, history = WEATHER_CHAT[:1], WEATHER_CHAT[1:]
+    history = WEATHER_CHAT[1:]
     for budget in BUDGETS:
         out = call(fn, WEATHER_CHAT, budget, returns=list, want=f"the trimmed list of messages (at max_tokens={budget})")
-        if not out or out[0] != system[0]:
+        if not out or out[0] != WEATHER_CHAT[0]:
             raise NotYet(f"at max_tokens={budget} the system prompt is not first: always keep it.")
         kept = out[1:]
-        if kept and kept != history[len(history) - len(kept):]:
+        if kept != history[len(history) - len(kept):]:
             raise NotYet(f"at max_tokens={budget} the result is not the system prompt plus the most recent "
                          "messages, in their order.")
         issues = history_problems(out)
