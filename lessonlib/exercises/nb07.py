@@ -7,9 +7,6 @@ from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
 
-TUTOR_SYSTEM = "You are a Python tutor. Be concise."
-
-
 def _tool_call(name: str, call_id: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
@@ -76,7 +73,7 @@ def _(fn):
 
     model = Settings.read().openai_model
     client = openai.OpenAI()
-    history: list[Any] = [{"role": "system", "content": TUTOR_SYSTEM}]
+    history: list[Any] = [{"role": "system", "content": "You are a Python tutor. Be concise."}]  # as in the cassette
     for turn, question in enumerate(("What is a decorator?", "Show me an example."), start=1):
         before = len(history)
         try:
@@ -112,7 +109,6 @@ def _(fn):
     return "two turns, five messages, and the second request carried the first answer."
 
 
-TOOL_CALL_TURN = WEATHER_CHAT[2]
 PICTURE_TURN = {"role": "user", "content": [
     {"type": "text", "text": "What is in this picture?"},
     {"type": "image_url", "image_url": {"url": "https://example.com/tokyo-street.jpg"}},
@@ -143,7 +139,7 @@ def _(fn):
     parts = "when content is a list, add the tokens of each part whose type is 'text' and skip the others."
     cases = [
         ("a plain text message", [{"role": "user", "content": "What's the weather in Tokyo?"}], "{exc}"),
-        ("an assistant message that only calls a tool (content None)", [TOOL_CALL_TURN], none),
+        ("an assistant message that only calls a tool (content None)", [WEATHER_CHAT[2]], none),
         ("a message whose content is a list of parts (text and an image)", [PICTURE_TURN], parts),
         ("the whole weather conversation", WEATHER_CHAT, "{exc}"),
     ]
