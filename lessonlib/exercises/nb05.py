@@ -30,7 +30,7 @@ OPENAI_NO_DESCRIPTION = {
 }
 
 
-def _responses() -> dict[str, Any]:
+def _recorded() -> dict[str, Any]:
     """A parallel-call and a text-only response per provider from the cassette: {key: (SDK object, raw JSON)}."""
     found: dict[str, Any] = {}
     for response, body in responses("05_tool_use"):
@@ -53,20 +53,20 @@ def _expected_calls(body: dict[str, Any]) -> list[tuple[str, str, dict]]:
     return [(b["id"], b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"]
 
 
-def _tool_problem(out: dict[str, Any]) -> str | None:
-    """What the anthropic SDK's ToolParam type (the shape the API accepts) says is wrong, or None."""
+def _check_tool_param(out: dict[str, Any]) -> None:
+    """Raise NotYet with what the anthropic SDK's ToolParam type (the shape the API accepts) says is wrong."""
     from anthropic.types import ToolParam
     from pydantic import TypeAdapter, ValidationError
 
     unknown = sorted(set(map(str, out)) - ToolParam.__required_keys__ - ToolParam.__optional_keys__)
     if unknown:
-        return f"Anthropic's tools have no {', '.join(map(repr, unknown))} key: keep name, description and input_schema."
+        raise NotYet(f"Anthropic's tools have no {', '.join(map(repr, unknown))} key: keep name, description and "
+                     "input_schema.")
     try:
         TypeAdapter(ToolParam).validate_python(out)
     except ValidationError as err:
         first = err.errors()[0]
-        return f"Anthropic would refuse this tool: {'.'.join(map(str, first['loc']))}: {first['msg']}."
-    return None
+        raise NotYet(f"Anthropic would refuse this tool: {'.'.join(map(str, first['loc']))}: {first['msg']}.") from None
 
 
 @exercise("05.1", title="OpenAI tool schema to Anthropic",
@@ -100,9 +100,7 @@ def _check_tool_conversion(fn: Any) -> str:
             raise NotYet("Anthropic calls the JSON Schema `input_schema`; in OpenAI's tool it is function['parameters'].")
         if "description" in out and out["description"] is None:
             raise NotYet("for a tool without a description, leave `description` out rather than sending None.")
-        problem = _tool_problem(out)
-        if problem:
-            raise NotYet(problem)
+        _check_tool_param(out)
         if out["name"] != function["name"] or (out.get("description") or None) != function.get("description"):
             raise NotYet(f"for {label}, name and description should be the function's: {function['name']!r}"
                          + (f" and {function['description']!r}." if "description" in function else ", no description."))
@@ -121,11 +119,10 @@ def _check_tool_conversion(fn: Any) -> str:
                ".function.arguments (a JSON string: json.loads it). Anthropic: loop over response.content and keep "
                "blocks with block.type == 'tool_use'; each has .name and .input (already a dict).")
 def _check_extract(fn: Any) -> str:
-    responses = _responses()
-    want = "a list of (name, arguments) pairs"
+    recorded = _recorded()
     for key, label in (("openai_parallel", "OpenAI"), ("anthropic_parallel", "Anthropic")):
-        response, raw = responses[key]
-        out = list(call(fn, response, want=want))
+        response, raw = recorded[key]
+        out = list(call(fn, response, want="a list of (name, arguments) pairs"))
         expected = [(name, args) for _, name, args in _expected_calls(raw)]
         if len(out) != len(expected):
             extra = " (did you keep the text block too?)" if label == "Anthropic" and len(out) > len(expected) else ""
@@ -134,15 +131,15 @@ def _check_extract(fn: Any) -> str:
         for got, pair in zip(out, expected):
             if not isinstance(got, (tuple, list)) or len(got) != 2:
                 raise NotYet(f"each item should be a (name, arguments) pair; got {got!r}.")
-            compare(tuple(got), pair, mistakes=[
-                (lambda got: isinstance(got[1], str), f"{label}: arguments should be a dict, not the JSON string "
-                                                      f"{got[1]!r}; parse it with json.loads."),
-            ], otherwise=f"{label}: expected {pair!r}, got {tuple(got)!r}.")
+            if isinstance(got[1], str):
+                raise NotYet(f"{label}: arguments should be a dict, not the JSON string {got[1]!r}; parse it with "
+                             "json.loads.")
+            compare(tuple(got), pair, otherwise=f"{label}: expected {pair!r}, got {tuple(got)!r}.")
     for key, label, why in (("openai_text", "OpenAI", "message.tool_calls is None there, not []: use `or []`."),
                             ("anthropic_text", "Anthropic", "it holds only text blocks.")):
-        out = call(fn, responses[key][0], want="[] for a response without tool calls", raises={
+        out = call(fn, recorded[key][0], want="[] for a response without tool calls", raises={
             TypeError: f"on {an(label)} response with no tool calls your function raised TypeError ({{exc}}); {why}"})
-        if list(out) != []:
+        if list(out):
             raise NotYet(f"on {an(label)} response with no tool calls, return [] (you returned {out!r}); {why}")
     return "works on both providers' recorded responses, including text-only ones."
 
@@ -155,9 +152,9 @@ def _check_extract(fn: Any) -> str:
                "{'role': 'user', 'content': [...]} whose content has a {'type': 'tool_result', 'tool_use_id': block.id, "
                "'content': results[block.id]} for every tool_use block.")
 def _check_results(fn: Any) -> str:
-    responses = _responses()
+    recorded = _recorded()
     for key, label in (("openai_parallel", "OpenAI"), ("anthropic_parallel", "Anthropic")):
-        response, raw = responses[key]
+        response, raw = recorded[key]
         ids = [call_id for call_id, _, _ in _expected_calls(raw)]
         results = {i: json.dumps({"result for": i}) for i in ids}
         out = call(fn, response, results, returns=list, want="a list of messages to append")

@@ -68,8 +68,9 @@ def _(model: Any) -> str:
         raise NotYet(f"salary came back as {an(type(salary).__name__)}; give it its own model (class Salary(BaseModel)) "
                      "so posting.salary.min is typed and checked.")
     for key in ("min", "max"):
-        if type(getattr(salary, key, None)) is not int:
-            raise NotYet(f"salary.{key} should be an int (whole dollars), not {type(getattr(salary, key, None)).__name__}.")
+        kind = type(getattr(salary, key, None))
+        if kind is not int:
+            raise NotYet(f"salary.{key} should be an int (whole dollars), not {kind.__name__}.")
     if posting.remote is not True:
         raise NotYet("remote should be a bool: annotate it `remote: bool`.")
     if not (isinstance(posting.skills, list) and all(isinstance(s, str) for s in posting.skills)):
@@ -100,7 +101,7 @@ def _(model: Any) -> str:
     from pydantic import ValidationError
 
     _model(model, "TaggedDeveloper")
-    for field in ("name", "age", "skills", "years_experience"):
+    for field in GOOD_SKILLS:  # Developer's four fields
         if field not in model.model_fields:
             raise NotYet(f"{model.__name__} has no field {field!r}: subclass Developer so it keeps all four fields.")
     try:

@@ -7,10 +7,7 @@ from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
 
-TUTOR_SYSTEM = "You are a Python tutor. Be concise."
-
-
-def _call(name: str, call_id: str, arguments: str) -> dict[str, Any]:
+def _tool_call(name: str, call_id: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
@@ -19,14 +16,14 @@ def _call(name: str, call_id: str, arguments: str) -> dict[str, Any]:
 WEATHER_CHAT: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a travel assistant. Use get_weather for current conditions."},
     {"role": "user", "content": "What's the weather in Tokyo?"},
-    {"role": "assistant", "content": None, "tool_calls": [_call("get_weather", "call_tokyo", '{"city":"Tokyo"}')]},
+    {"role": "assistant", "content": None, "tool_calls": [_tool_call("get_weather", "call_tokyo", '{"city":"Tokyo"}')]},
     {"role": "tool", "tool_call_id": "call_tokyo",
      "content": '{"city": "Tokyo", "temp": 22, "unit": "celsius", "condition": "cloudy"}'},
     {"role": "assistant", "content": "It's 22 °C and cloudy in Tokyo right now."},
     {"role": "user", "content": "And in Paris and New York?"},
     {"role": "assistant", "content": None, "tool_calls": [
-        _call("get_weather", "call_paris", '{"city":"Paris"}'),
-        _call("get_weather", "call_newyork", '{"city":"New York"}'),
+        _tool_call("get_weather", "call_paris", '{"city":"Paris"}'),
+        _tool_call("get_weather", "call_newyork", '{"city":"New York"}'),
     ]},
     {"role": "tool", "tool_call_id": "call_paris",
      "content": '{"city": "Paris", "temp": 14, "unit": "celsius", "condition": "light rain"}'},
@@ -76,7 +73,7 @@ def _(fn):
 
     model = Settings.read().openai_model
     client = openai.OpenAI()
-    history: list[Any] = [{"role": "system", "content": TUTOR_SYSTEM}]
+    history: list[Any] = [{"role": "system", "content": "You are a Python tutor. Be concise."}]  # as in the cassette
     for turn, question in enumerate(("What is a decorator?", "Show me an example."), start=1):
         before = len(history)
         try:
@@ -112,7 +109,6 @@ def _(fn):
     return "two turns, five messages, and the second request carried the first answer."
 
 
-TOOL_CALL_TURN = WEATHER_CHAT[2]
 PICTURE_TURN = {"role": "user", "content": [
     {"type": "text", "text": "What is in this picture?"},
     {"type": "image_url", "image_url": {"url": "https://example.com/tokyo-street.jpg"}},
@@ -143,17 +139,18 @@ def _(fn):
     parts = "when content is a list, add the tokens of each part whose type is 'text' and skip the others."
     cases = [
         ("a plain text message", [{"role": "user", "content": "What's the weather in Tokyo?"}], "{exc}"),
-        ("an assistant message that only calls a tool (content None)", [TOOL_CALL_TURN], none),
+        ("an assistant message that only calls a tool (content None)", [WEATHER_CHAT[2]], none),
         ("a message whose content is a list of parts (text and an image)", [PICTURE_TURN], parts),
         ("the whole weather conversation", WEATHER_CHAT, "{exc}"),
     ]
     for label, messages, why in cases:
         got = call(fn, messages, returns=int, want="an int (the token count)", raises={
             (TypeError, AttributeError, KeyError, ValueError): f"{label} made it raise {{exc.__class__.__name__}}: {why}"})
-        compare(got, _expected_count(messages), mistakes=[
+        want = _expected_count(messages)
+        compare(got, want, mistakes=[
             (lambda got: "None" in label and got == 4, f"{label}: you counted only the overhead. The model still reads "
              "the call: add the tokens of each tool call's function name and arguments."),
-        ], otherwise=f"{label}: expected {_expected_count(messages)} tokens, got {got}. Keep 4 per message plus the "
+        ], otherwise=f"{label}: expected {want} tokens, got {got}. Keep 4 per message plus the "
                      "tokens of the text, of each 'text' part, and of each tool call's name and arguments.")
     return "None content, content lists and tool calls all count now."
 
@@ -170,13 +167,13 @@ BUDGETS = (90, 190, 60, 175, 150, 30, 1000)  # the first two split a tool round 
 def _(fn):
     from lessonlib.tokens import count_messages, trim_messages
 
-    system, history = WEATHER_CHAT[:1], WEATHER_CHAT[1:]
+    history = WEATHER_CHAT[1:]
     for budget in BUDGETS:
         out = call(fn, WEATHER_CHAT, budget, returns=list, want=f"the trimmed list of messages (at max_tokens={budget})")
-        if not out or out[0] != system[0]:
+        if not out or out[0] != WEATHER_CHAT[0]:
             raise NotYet(f"at max_tokens={budget} the system prompt is not first: always keep it.")
         kept = out[1:]
-        if kept and kept != history[len(history) - len(kept):]:
+        if kept != history[len(history) - len(kept):]:
             raise NotYet(f"at max_tokens={budget} the result is not the system prompt plus the most recent "
                          "messages, in their order.")
         issues = history_problems(out)
