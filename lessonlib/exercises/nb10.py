@@ -25,26 +25,17 @@ class _Tracker:
         self.calls: Counter[Any] = Counter()
         self.lock = threading.Lock()
 
-    async def call(self, label: Any, seconds: float, fail: BaseException | None = None) -> Any:
+    async def call(self, label: Any, seconds: float) -> str:
         with self.lock:
             self.running += 1
             self.peak = max(self.peak, self.running)
             self.calls[label] += 1
         try:
             await asyncio.sleep(seconds)
-            if fail is not None:
-                raise fail
             return f"result {label}"
         finally:
             with self.lock:
                 self.running -= 1
-
-
-def _close_all(coros: list[Any]) -> None:
-    """Close coroutines the answer never awaited (no 'coroutine was never awaited' warnings)."""
-    for coro in coros:
-        if inspect.iscoroutine(coro) and coro.cr_frame is not None and not coro.cr_running:
-            coro.close()
 
 
 def _semaphore_per_task(fn: Any) -> bool:
@@ -75,10 +66,12 @@ def _(fn: Any) -> str:
         tracker = _Tracker()
         coros = [tracker.call(i, d) for i, d in enumerate(delays)]
         try:
-            out = call(fn, coros, limit, copy_args=False, in_loop=True, returns=(list, tuple),
+            out = call(fn, list(coros), limit, copy_args=False, in_loop=True, returns=(list, tuple),
                        want="the list of results", name=f"bounded_gather(7 coroutines, limit={limit})")
-        finally:
-            _close_all(coros)
+        finally:  # close the ones the answer never awaited: no "coroutine ... was never awaited" warnings
+            for coro in coros:
+                if not coro.cr_running:  # closing a finished coroutine does nothing
+                    coro.close()
         if len(out) != len(delays) or not tracker.calls:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
@@ -114,7 +107,9 @@ def _(fn: Any) -> str:
     async def classify(item: str) -> str:
         """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
         fails = item == "e" or (item == "b" and not tracker.calls[item])
-        await tracker.call(item, 0.02, status_error("anthropic", "InternalServerError", 500) if fails else None)
+        await tracker.call(item, 0.02)
+        if fails:
+            raise status_error("anthropic", "InternalServerError", 500)
         return f"label for {item}"
 
     out = call(fn, classify, items, 3, copy_args=False, in_loop=True, returns=(list, tuple),
