@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 from typing import Any
 
 from lessonlib.exercises import NotYet, call, compare, exercise
 
 
-def _image_bytes(fmt: str, size: tuple[int, int] = (4, 3), **save: Any) -> bytes:
+def _image_bytes(fmt: str) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("RGB", size, (37, 99, 235)).save(buffer, format=fmt, **save)
+    Image.new("RGB", (4, 3), (37, 99, 235)).save(buffer, format=fmt)
     return buffer.getvalue()
 
 
-def _decode(text: Any, where: str) -> bytes:
+def _check_base64(text: Any, where: str, data: bytes) -> None:
     if isinstance(text, bytes):
         raise NotYet(
             f"{where} is bytes; JSON needs text. base64.standard_b64encode(...) returns bytes: add .decode('ascii')."
@@ -26,9 +25,11 @@ def _decode(text: Any, where: str) -> bytes:
     if not isinstance(text, str):
         raise NotYet(f"{where} should be a base64 string, not {type(text).__name__}.")
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+        decoded = base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error is a ValueError, and so is non-ASCII text
         raise NotYet(f"{where} is not valid base64: encode the raw bytes with base64.standard_b64encode.") from None
+    if decoded != data:
+        raise NotYet(f"{where} does not decode back to the image bytes.")
 
 
 @exercise("08.1", title="One image, two providers' shapes",
@@ -60,8 +61,7 @@ def _check_image_blocks(fn: Any) -> str:
             if media_type == "image/jpeg" and url.startswith("data:image/png"):
                 raise NotYet("you sent JPEG bytes labelled image/png: put the media_type argument in the data URL.")
             raise NotYet(f"the data URL should start with {prefix!r}, then the base64 text.")
-        if _decode(url[len(prefix):], "the data URL's payload") != data:
-            raise NotYet("the data URL's payload does not decode back to the image bytes.")
+        _check_base64(url[len(prefix):], "the data URL's payload", data)
 
         # Anthropic: an image block with a base64 source.
         if anthropic_block.get("type") != "image":
@@ -76,8 +76,7 @@ def _check_image_blocks(fn: Any) -> str:
         raw = source.get("data")
         if isinstance(raw, str) and raw.startswith("data:"):
             raise NotYet("Anthropic's 'data' is the bare base64 text, without the 'data:...;base64,' prefix.")
-        if _decode(raw, "source['data']") != data:
-            raise NotYet("source['data'] does not decode back to the image bytes.")
+        _check_base64(raw, "source['data']", data)
     return "both blocks carry the same base64 text; only the wrapping differs."
 
 

@@ -16,10 +16,11 @@ def _label(err: BaseException) -> str:
     """How a nudge names an error: openai.RateLimitError(429), plus any x-should-retry header."""
     module = type(err).__module__.split(".")[0]
     name = f"{module}.{type(err).__name__}" if module in PROVIDERS else type(err).__name__
-    response = getattr(err, "response", None)
-    should = response.headers.get("x-should-retry") if response is not None else None
-    status = getattr(err, "status_code", None)
-    return f"{name}({status})" + (f" with x-should-retry: {should}" if should else "") if status else name
+    status = getattr(err, "status_code", None)  # connection errors and timeouts have none, nor a response
+    if status is None:
+        return name
+    should = err.response.headers.get("x-should-retry")
+    return f"{name}({status})" + (f" with x-should-retry: {should}" if should else "")
 
 
 @exercise("09.1", title="a retry predicate for both SDKs",
@@ -89,12 +90,6 @@ def _(fn: Any) -> str:
     # Private on purpose: the answer is graded against the SDK's real constants, so a change in them shows here.
     from openai._constants import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER_DELAY, MAX_RETRY_DELAY
 
-    def expected(n: int, retry_after: float | None) -> tuple[float, float]:
-        if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER_DELAY:
-            return (retry_after, retry_after)
-        top = min(INITIAL_RETRY_DELAY * 2.0 ** n, MAX_RETRY_DELAY)
-        return (top * 0.75, top)
-
     cases = [(n, None) for n in range(8)] + [(0, 1.0), (3, 30.0), (1, 0.0), (2, 300.0)]
     for n, retry_after in cases:
         shown = f"sdk_wait({n})" if retry_after is None else f"sdk_wait({n}, retry_after={retry_after:g})"
@@ -104,12 +99,14 @@ def _(fn: Any) -> str:
             low, high = (float(x) for x in out)
         except (TypeError, ValueError):
             raise NotYet(f"{shown} returned {out!r}: return a tuple of two numbers, (shortest, longest).") from None
-        want_low, want_high = expected(n, retry_after)
+        as_is = retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER_DELAY  # a usable retry-after
+        top = min(INITIAL_RETRY_DELAY * 2.0 ** n, MAX_RETRY_DELAY)
+        want_low, want_high = (retry_after, retry_after) if as_is else (top * 0.75, top)
         if math.isclose(low, want_low, abs_tol=1e-9) and math.isclose(high, want_high, abs_tol=1e-9):
             continue
         if low > high:
             raise NotYet(f"{shown} returned ({low:g}, {high:g}): put the shortest wait first.")
-        if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER_DELAY:
+        if as_is:
             raise NotYet(f"{shown} should be ({retry_after:g}, {retry_after:g}): a retry-after between 0 and "
                          f"{MAX_RETRY_AFTER_DELAY} s is used exactly, with no jitter.")
         if retry_after is not None:
@@ -135,12 +132,12 @@ def _(fn: Any) -> str:
                "(Anthropic). A connection error or timeout got no response, so there is no id: return None. "
                "getattr(obj, 'request_id', None) or getattr(obj, '_request_id', None) covers all of them.")
 def _(fn: Any) -> str:
+    succeeded = "a successful response keeps its id in `_request_id`."
     cases = [
-        (completion("Hello!", 8, 3, request_id="req_5e0b2f0c8d3a4b71a9c6e2d4f8a1b3c5"), "req_5e0b2f0c8d3a4b71a9c6e2d4f8a1b3c5",
-         "an OpenAI ChatCompletion",
-         "a successful response keeps its id in `_request_id`."),
-        (message("Hello!", request_id="req_011CZ8vQm3RkT1pLw9XyNb2D"), "req_011CZ8vQm3RkT1pLw9XyNb2D", "an Anthropic Message",
-         "a successful response keeps its id in `_request_id`."),
+        (completion("Hello!", 8, 3, request_id="req_5e0b2f0c8d3a4b71a9c6e2d4f8a1b3c5"),
+         "req_5e0b2f0c8d3a4b71a9c6e2d4f8a1b3c5", "an OpenAI ChatCompletion", succeeded),
+        (message("Hello!", request_id="req_011CZ8vQm3RkT1pLw9XyNb2D"), "req_011CZ8vQm3RkT1pLw9XyNb2D",
+         "an Anthropic Message", succeeded),
         (status_error("openai", "RateLimitError", 429, request_id="req_9b1c7e4a2f6d4c08b3a5e7d1c9f2a4b6"),
          "req_9b1c7e4a2f6d4c08b3a5e7d1c9f2a4b6", "an openai.RateLimitError",
          "an APIStatusError has `err.request_id` (from the x-request-id header)."),

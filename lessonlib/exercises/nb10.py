@@ -9,6 +9,7 @@ import asyncio
 import inspect
 import textwrap
 import threading
+from collections import Counter
 from typing import Any
 
 from lessonlib.exercises import NotYet, call, compare, exercise
@@ -16,34 +17,25 @@ from lessonlib.exercises.fixtures import status_error
 
 
 class _Tracker:
-    """Fake API calls: each sleeps a little and notes how many calls are in flight."""
+    """Fake API calls: each sleeps a little and notes how many calls are in flight and how often each label ran."""
 
     def __init__(self) -> None:
         self.running = 0
         self.peak = 0
-        self.started: list[Any] = []
+        self.calls: Counter[Any] = Counter()
         self.lock = threading.Lock()
 
-    async def call(self, label: Any, seconds: float, fail: BaseException | None = None) -> Any:
+    async def call(self, label: Any, seconds: float) -> str:
         with self.lock:
             self.running += 1
             self.peak = max(self.peak, self.running)
-            self.started.append(label)
+            self.calls[label] += 1
         try:
             await asyncio.sleep(seconds)
-            if fail is not None:
-                raise fail
             return f"result {label}"
         finally:
             with self.lock:
                 self.running -= 1
-
-
-def _close_all(coros: list[Any]) -> None:
-    """Close coroutines the answer never awaited (no 'coroutine was never awaited' warnings)."""
-    for coro in coros:
-        if inspect.iscoroutine(coro) and coro.cr_frame is not None and not coro.cr_running:
-            coro.close()
 
 
 def _semaphore_per_task(fn: Any) -> bool:
@@ -74,42 +66,28 @@ def _(fn: Any) -> str:
         tracker = _Tracker()
         coros = [tracker.call(i, d) for i, d in enumerate(delays)]
         try:
-            out = call(fn, coros, limit, copy_args=False, in_loop=True, returns=(list, tuple), want="the list of results",
-                       name=f"bounded_gather(7 coroutines, limit={limit})")
-        finally:
-            _close_all(coros)
-        if len(out) != len(delays) or tracker.started == []:
+            out = call(fn, list(coros), limit, copy_args=False, in_loop=True, returns=(list, tuple),
+                       want="the list of results", name=f"bounded_gather(7 coroutines, limit={limit})")
+        finally:  # close the ones the answer never awaited: no "coroutine ... was never awaited" warnings
+            for coro in coros:
+                if not coro.cr_running:  # closing a finished coroutine does nothing
+                    coro.close()
+        if len(out) != len(delays) or not tracker.calls:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
-        if tracker.peak > limit and _semaphore_per_task(fn):
-            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time, so the "
-                         "semaphore is not shared: create one outside and use it in every task.")
         if tracker.peak > limit:
-            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time: "
-                         "acquire a semaphore around each `await`, not around the whole gather.")
+            fix = (", so the semaphore is not shared: create one outside and use it in every task"
+                   if _semaphore_per_task(fn)
+                   else ": acquire a semaphore around each `await`, not around the whole gather")
+            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time{fix}.")
         want_peak = min(limit, len(delays))
         if tracker.peak < want_peak:
             raise NotYet(f"with limit={limit} at most {tracker.peak} call(s) ever ran at once, so the batch "
                          f"ran slower than it could: {want_peak} should run together (gather the wrapped coroutines).")
-        compare(list(out), [f"result {i}" for i in range(len(delays))], otherwise=f"results are not in input order: "
-                f"got {list(out)[:4]}... Collect them with asyncio.gather (input order), not in the order they finished.")
+        compare(list(out), [f"result {i}" for i in range(len(delays))],
+                otherwise=f"results are not in input order: got {list(out)[:4]}... Collect them with asyncio.gather "
+                          "(input order), not in the order they finished.")
     return "7 fake calls ran at most `limit` at a time and came back in input order."
-
-
-class _Flaky:
-    """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
-
-    def __init__(self) -> None:
-        self.tracker = _Tracker()
-        self.calls: dict[str, int] = {}
-
-    async def __call__(self, item: str) -> str:
-        self.calls[item] = self.calls.get(item, 0) + 1
-        fail = None
-        if item == "e" or (item == "b" and self.calls[item] == 1):
-            fail = status_error("anthropic", "InternalServerError", 500)
-        await self.tracker.call(item, 0.02, fail)
-        return f"label for {item}"
 
 
 @exercise("10.2", title="gather_with_retry: keep failures, retry only them",
@@ -124,29 +102,39 @@ class _Flaky:
                "Return the list: values where it worked, the last exception object where it never did.")
 def _(fn: Any) -> str:
     items = ["a", "b", "c", "d", "e"]
-    flaky = _Flaky()
-    out = call(fn, flaky, items, 3, copy_args=False, in_loop=True, returns=(list, tuple), want="one entry per item, in order",
-               name="gather_with_retry(call, items, 3)",
+    tracker = _Tracker()
+
+    async def classify(item: str) -> str:
+        """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
+        fails = item == "e" or (item == "b" and not tracker.calls[item])
+        await tracker.call(item, 0.02)
+        if fails:
+            raise status_error("anthropic", "InternalServerError", 500)
+        return f"label for {item}"
+
+    out = call(fn, classify, items, 3, copy_args=False, in_loop=True, returns=(list, tuple),
+               want="one entry per item, in order", name="gather_with_retry(call, items, 3)",
                raises={Exception: "gather_with_retry raised {exc.__class__.__name__}: one failing item must not sink "
                                   "the batch; use asyncio.gather(..., return_exceptions=True)."})
     if len(out) != len(items):
         raise NotYet(f"return a list with one entry per item ({len(items)}), in the same order as `items`.")
-    if flaky.calls.get("a") != 1:
-        raise NotYet(f"'a' succeeded the first time but was called {flaky.calls.get('a', 0)} times: "
+    if tracker.calls["a"] != 1:
+        raise NotYet(f"'a' succeeded the first time but was called {tracker.calls['a']} times: "
                      "retry only the items whose result is an exception.")
-    if flaky.tracker.peak < len(items):
-        raise NotYet(f"only {flaky.tracker.peak} call(s) ran at once in the first round: start all of them "
+    if tracker.peak < len(items):
+        raise NotYet(f"only {tracker.peak} call(s) ran at once in the first round: start all of them "
                      "together with asyncio.gather.")
     if out[1] != "label for b":
-        got = f"still the {type(out[1]).__name__} from its first try" if isinstance(out[1], BaseException) else repr(out[1])
+        got = (f"still the {type(out[1]).__name__} from its first try" if isinstance(out[1], BaseException)
+               else repr(out[1]))
         raise NotYet(f"'b' fails once and then works, but its entry is {got}: retry the failed items "
                      "and put each new result back at its index.")
-    if flaky.calls.get("b") != 2:
-        raise NotYet(f"'b' was called {flaky.calls.get('b', 0)} times; once it has worked, stop retrying it.")
+    if tracker.calls["b"] != 2:
+        raise NotYet(f"'b' was called {tracker.calls['b']} times; once it has worked, stop retrying it.")
     if not isinstance(out[4], Exception):
         raise NotYet(f"'e' always fails, so its entry should be the exception object itself, not {out[4]!r}.")
-    if flaky.calls.get("e") != 3:
-        raise NotYet(f"with attempts=3, 'e' should be tried 3 times in all, not {flaky.calls.get('e', 0)}.")
+    if tracker.calls["e"] != 3:
+        raise NotYet(f"with attempts=3, 'e' should be tried 3 times in all, not {tracker.calls['e']}.")
     if [out[0], out[2], out[3]] != ["label for a", "label for c", "label for d"]:
         raise NotYet("the entries for 'a', 'c' and 'd' are not their results, in order.")
     return f"4 of 5 labelled, 'e' kept as {type(out[4]).__name__} after 3 tries, and nothing was raised."
