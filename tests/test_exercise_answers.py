@@ -699,6 +699,14 @@ def _results_loop(response, results):
     return [{"role": "user", "content": content}]
 
 
+def _results_with_a_note(response, results):  # a text block after the tool results: the checker once crashed on it
+    if hasattr(response, "choices"):
+        return _results_loop(response, results)
+    blocks = [{"type": "tool_result", "tool_use_id": b.id, "content": results[b.id]}
+              for b in response.content if b.type == "tool_use"]
+    return [{"role": "user", "content": blocks + [{"type": "text", "text": "Those are all the results."}]}]
+
+
 def _problems_strict(schema, arguments):
     """Also checks integers; words its messages differently."""
     props = schema.get("properties", {})
@@ -883,6 +891,7 @@ RIGHT = [
     ("05.1", _tool_empty_description),
     ("05.2", _calls_match),
     ("05.3", _results_loop),
+    ("05.3", _results_with_a_note),
     ("05.4", _problems_strict),
     ("06.1", _JobPosting),
     ("06.2", _TaggedAnnotated),

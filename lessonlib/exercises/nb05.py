@@ -179,12 +179,13 @@ def _check_results(fn: Any) -> str:
         blocks = out[0].get("content")
         if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
             raise NotYet("the user message's content should be a list of tool_result blocks (dicts).")
-        got_ids = [b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"]
+        tool_results = [b for b in blocks if b.get("type") == "tool_result"]  # a text block may follow them
+        got_ids = [b.get("tool_use_id") for b in tool_results]
         if sorted(map(str, got_ids)) != sorted(ids):
             missing = sorted(set(ids) - set(got_ids))
             raise NotYet("every tool_use block needs a tool_result with its tool_use_id"
                          + (f"; missing: {missing}" if missing else f"; expected {ids}, got {got_ids}") + ".")
-        for b in blocks:
+        for b in tool_results:
             if b.get("content") != results[b["tool_use_id"]]:
                 raise NotYet(f"the tool_result for {b['tool_use_id']} should carry results[{b['tool_use_id']!r}] as content.")
     return "one tool message per call for OpenAI, one user message of tool_result blocks for Anthropic."
