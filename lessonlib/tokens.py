@@ -289,25 +289,19 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
     system_idx = sorted(_positions(roles, "system") + _positions(roles, "developer"))
     counter = count or (lambda m: count_message(m, model))
     budget = max_tokens - REPLY_PRIMING - sum(counter(messages[i]) for i in system_idx)
-    get = _COUNTS.get if count is None else None  # the default counter's cache, looked up inline below
+    get = _COUNTS.get if count is None else {}.get  # count_message's cache, looked up inline (none with count=)
     start = None  # index of the oldest user turn whose unit, and everything after it, fits
     used = pending = 0  # pending: tool results waiting for the call (or user turn) they belong to
     for i, item, role in zip(range(n - 1, -1, -1), reversed(messages), reversed(roles)):
         if role == "system" or role == "developer":
             continue
-        if get is not None and type(item) is dict and len(item) == 2:  # {"role": ..., "content": "..."}
-            content = item.get("content")
-            if type(content) is str and type(role) is str and role != "tool":  # the chat-loop case
-                cost = get((model, role, content))
-                used += pending + (cost if cost is not None else counter(item))
-                pending = 0
-                if used > budget:
-                    break
-                if role == "user":
-                    start = i
-                continue
-        cost = counter(item)
-        if role == "tool" or (role == "user" and _is_tool_followup(item)):
+        # {"role": ..., "content": "..."}, the chat-loop case: its key in count_message's cache, looked up inline
+        text = item.get("content") if type(item) is dict and len(item) == 2 else None
+        plain = type(text) is str and type(role) is str
+        cost = get((model, role, text)) if plain else None
+        if cost is None:
+            cost = counter(item)
+        if role == "tool" or (role == "user" and not plain and _is_tool_followup(item)):
             pending += cost  # belongs to the unit of the nearest older message that is not a follow-up
             if used + pending > budget:
                 break
