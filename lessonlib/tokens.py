@@ -183,14 +183,13 @@ def count_message(message: Any, model: str | None = None) -> int:
     Counts are cached by the message's value: counting a message again is a dict lookup."""
     msg = _as_dict(message)
     key = _cache_key(msg, model)
-    if key is not None and (hit := _COUNTS.get(key)) is not None:
-        return hit
-    tokens = _count_uncached(msg, model)
-    if key is not None:
+    if key is None:  # not JSON-like: counted every time
+        return _count_uncached(msg, model)
+    if (tokens := _COUNTS.get(key)) is None:
         if len(_COUNTS) >= _COUNTS_MAX:
             for old in list(islice(_COUNTS, _COUNTS_MAX // 2)):  # dicts keep insertion order: oldest first
                 del _COUNTS[old]
-        _COUNTS[key] = tokens
+        tokens = _COUNTS[key] = _count_uncached(msg, model)
     return tokens
 
 
