@@ -21,6 +21,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .config import TIKTOKEN_CACHE
 from .providers import sse_data
 
 __all__ = ["clear_count_cache", "count_text", "count_message", "count_messages", "image_tokens", "recorded_bills",
@@ -30,13 +31,12 @@ MESSAGE_OVERHEAD = 3  # tokens OpenAI's chat format adds around every message
 REPLY_PRIMING = 3  # tokens that prime the assistant's reply
 TOOLS_OVERHEAD = 9  # tokens around the tool block (fitted on the real recordings in tests/wire/real/)
 ANTHROPIC_MAX_IMAGE_TOKENS = 1600  # Anthropic's vision guide: larger images are scaled down first
-_CACHE = Path(__file__).resolve().parent / "tiktoken_cache"
 WIRE = Path(__file__).resolve().parent.parent / "tests" / "wire" / "real"  # real traffic, see its SOURCES.md
 
 
 @lru_cache(maxsize=64)
 def _encoding_for(model: str | None) -> Any:
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_CACHE))  # ships with the repo: no download
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))  # ships with the repo: no download
     import tiktoken
 
     # gpt-4o, gpt-4.1, gpt-5.x and o-series use o200k_base; gpt-4 and gpt-3.5 used cl100k_base.
@@ -152,11 +152,6 @@ def clear_count_cache() -> None:
     _COUNTS.clear()
 
 
-@lru_cache(maxsize=64)
-def _role_tokens(role: str, model: str | None) -> int:
-    return count_text(role, model)
-
-
 def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
     role, content = msg.get("role"), msg.get("content")
     calls = msg.get("tool_calls") or []
@@ -164,7 +159,7 @@ def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
     if content or not calls:  # an assistant turn that only calls tools is read as the calls alone
         total += MESSAGE_OVERHEAD
         if role != "tool":  # a tool result's header (functions.NAME) is charged to its call, below
-            total += _role_tokens(str(role or ""), model)
+            total += count_text(str(role or ""), model)
         if isinstance(content, str):
             total += count_text(content, model)
         elif isinstance(content, Iterable):
@@ -188,14 +183,13 @@ def count_message(message: Any, model: str | None = None) -> int:
     Counts are cached by the message's value: counting a message again is a dict lookup."""
     msg = _as_dict(message)
     key = _cache_key(msg, model)
-    if key is not None and (hit := _COUNTS.get(key)) is not None:
-        return hit
-    tokens = _count_uncached(msg, model)
-    if key is not None:
+    if key is None:  # not JSON-like: counted every time
+        return _count_uncached(msg, model)
+    if (tokens := _COUNTS.get(key)) is None:
         if len(_COUNTS) >= _COUNTS_MAX:
             for old in list(islice(_COUNTS, _COUNTS_MAX // 2)):  # dicts keep insertion order: oldest first
                 del _COUNTS[old]
-        _COUNTS[key] = tokens
+        tokens = _COUNTS[key] = _count_uncached(msg, model)
     return tokens
 
 
@@ -265,9 +259,9 @@ def _is_tool_followup(message: Any) -> bool:
     or an Anthropic user turn holding any ``tool_result`` block (text may follow it)."""
     msg = _as_dict(message)
     content = msg.get("content")
-    if msg.get("role") != "user" or not isinstance(content, list):
-        return msg.get("role") == "tool"
-    return any(_as_dict(p).get("type") == "tool_result" for p in content)
+    if msg.get("role") == "user" and isinstance(content, list):
+        return any(_as_dict(p).get("type") == "tool_result" for p in content)
+    return msg.get("role") == "tool"
 
 
 def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None, *,
@@ -289,25 +283,19 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
     system_idx = sorted(_positions(roles, "system") + _positions(roles, "developer"))
     counter = count or (lambda m: count_message(m, model))
     budget = max_tokens - REPLY_PRIMING - sum(counter(messages[i]) for i in system_idx)
-    get = _COUNTS.get if count is None else None  # the default counter's cache, looked up inline below
+    get = _COUNTS.get if count is None else {}.get  # count_message's cache, looked up inline (none with count=)
     start = None  # index of the oldest user turn whose unit, and everything after it, fits
     used = pending = 0  # pending: tool results waiting for the call (or user turn) they belong to
     for i, item, role in zip(range(n - 1, -1, -1), reversed(messages), reversed(roles)):
         if role == "system" or role == "developer":
             continue
-        if get is not None and type(item) is dict and len(item) == 2:  # {"role": ..., "content": "..."}
-            content = item.get("content")
-            if type(content) is str and type(role) is str and role != "tool":  # the chat-loop case
-                cost = get((model, role, content))
-                used += pending + (cost if cost is not None else counter(item))
-                pending = 0
-                if used > budget:
-                    break
-                if role == "user":
-                    start = i
-                continue
-        cost = counter(item)
-        if role == "tool" or (role == "user" and _is_tool_followup(item)):
+        # {"role": ..., "content": "..."}, the chat-loop case: its key in count_message's cache, looked up inline
+        text = item.get("content") if type(item) is dict and len(item) == 2 else None
+        plain = type(text) is str and type(role) is str
+        cost = get((model, role, text)) if plain else None
+        if cost is None:
+            cost = counter(item)
+        if role == "tool" or (role == "user" and not plain and _is_tool_followup(item)):
             pending += cost  # belongs to the unit of the nearest older message that is not a follow-up
             if used + pending > budget:
                 break
