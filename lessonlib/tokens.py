@@ -197,6 +197,8 @@ def _ts_type(schema: dict[str, Any], indent: str) -> str:
     if "enum" in schema:
         return " | ".join(json.dumps(v) for v in schema["enum"])
     kind = schema.get("type")
+    if isinstance(kind, list):  # {"type": ["string", "null"]}, as OpenAI's strict schemas write an optional field
+        return " | ".join(_ts_type({**schema, "type": k}, indent) for k in kind)
     if kind == "array":
         return _ts_type(schema.get("items") or {}, indent) + "[]"
     if kind == "object" and schema.get("properties"):

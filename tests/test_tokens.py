@@ -110,6 +110,12 @@ def test_tool_definitions_and_calls_are_counted():
     anthropic_tool = {"name": "get_weather", "description": "Current weather.",
                       "input_schema": tools[0]["function"]["parameters"]}
     assert tokens.tool_definitions_text([anthropic_tool]) == tokens.tool_definitions_text(tools)
+    # a strict schema's optional field has a list of types (this once raised TypeError: unhashable type: 'list')
+    strict = {"type": "function", "function": {"name": "get_weather", "strict": True, "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": ["string", "null"]}},
+        "required": ["city", "unit"], "additionalProperties": False}}}
+    assert "unit: string | null," in tokens.tool_definitions_text([strict])
+    assert count_messages(messages, tools=[strict]) > count_messages(messages, tools=tools)
     named = {"role": "user", "name": "ada", "content": "hi"}
     assert count_message(named) == count_message({"role": "user", "content": "hi"}) + 1 + count_text("ada")
 
