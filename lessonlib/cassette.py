@@ -130,7 +130,8 @@ def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, An
 def describe_difference(recorded: Any, sent: Any, limit: int = 3) -> tuple[int, str]:
     """How far apart two request bodies are, and a few lines saying where."""
     diffs = _differences(recorded, sent)
-    lines = [f"  at {where}:\n    recorded: {_fmt(rec)}\n    sent:     {_fmt(got)}" for where, rec, got in diffs[:limit]]
+    lines = [f"  at {where}:\n    recorded: {_fmt(rec)}\n    sent:     {_fmt(got)}"
+             for where, rec, got in diffs[:limit]]
     if len(diffs) > limit:
         lines.append(f"  (and {len(diffs) - limit} more differences)")
     return len(diffs), "\n".join(lines)
