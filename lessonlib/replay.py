@@ -75,8 +75,7 @@ class ReplayServer:
         self.scale = max(speed, 1.0) if self.cassette.pacing_required else speed
         self.recording = Cassette(path=self.cassette_path, provenance=provenance or {"kind": "recorded"},
                                   pacing_required=self.cassette.pacing_required)  # record mode: what it wrote
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._lock = threading.Condition(threading.Lock())  # also what finish() waits on for _in_flight == 0
         self._in_flight = 0  # requests still being answered (finish() waits for them)
         self._groups: dict[RequestKey, list[Interaction]] = defaultdict(list)  # recordings per request, in order
         for item in self.cassette.interactions:
@@ -144,8 +143,8 @@ class ReplayServer:
         """End a recording: move the finished recording over the cassette (atomically)."""
         if self.mode != "record":
             return None
-        with self._idle:  # let a response that is still being written reach the recording
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout=30)
+        with self._lock:  # let a response that is still being written reach the recording
+            self._lock.wait_for(lambda: self._in_flight == 0, timeout=30)
         if not self.recording.interactions:
             return None
         self.recording.save(self.partial_path)
@@ -173,14 +172,14 @@ class ReplayServer:
     @contextmanager
     def serving(self) -> Iterator[None]:
         """Count a request as in flight while it is answered (finish() waits for it)."""
-        with self._idle:
+        with self._lock:
             self._in_flight += 1
         try:
             yield
         finally:
-            with self._idle:
+            with self._lock:
                 self._in_flight -= 1
-                self._idle.notify_all()
+                self._lock.notify_all()
 
     def answer(self, method: str, provider: str, path: str, body: bytes) -> tuple[str, Any]:
         """What to do with a request: ("replay", interaction), ("refuse", (status, message)) or ("forward", hold)."""
