@@ -118,7 +118,7 @@ def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, An
     elif not (isinstance(recorded, dict) and isinstance(sent, dict)):
         return [] if recorded == sent else [(path or "body", recorded, sent)]
     out: list[tuple[str, Any, Any]] = []
-    for key in list(recorded) + [k for k in sent if k not in recorded]:
+    for key in recorded | sent:  # the recorded keys in order, then those only sent
         sub = f"{path}[{key}]" if lists else f"{path}.{key}" if path else str(key)
         if key in recorded and key in sent:
             out.extend(_differences(recorded[key], sent[key], sub))
@@ -195,7 +195,7 @@ def match_path(path: str) -> str:
 
 @dataclass
 class Cassette:
-    """The interactions of one notebook, and the bookkeeping of which ones were played."""
+    """The interactions of one notebook (which ones were played is the replay server's bookkeeping)."""
 
     path: Path
     interactions: list[Interaction] = field(default_factory=list)
