@@ -46,7 +46,6 @@ TRANSPORT_HEADERS = frozenset({"content-length", "content-encoding", "transfer-e
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a gzip body may not grow past this when decompressed
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C loader is ~30x faster on big cassettes
-_NUMBER = (int, float)
 
 
 def _check_interaction(item: Any) -> None:
@@ -59,6 +58,9 @@ def _check_interaction(item: Any) -> None:
         need(parent.get(key) is not None, where, "missing")
         return parent[key]
 
+    def seconds(value: Any, most: float) -> bool:  # a bool is an int to Python, not a number of seconds here
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most
+
     need(isinstance(item, dict), "", "is not a mapping with request: and response:")
     req, resp = has(item, "request", "request"), has(item, "response", "response")
     need(isinstance(req, dict), "request", "that is not a mapping")
@@ -68,17 +70,16 @@ def _check_interaction(item: Any) -> None:
     need(isinstance(uri, str), "request.uri", "that is not text")
     need(isinstance(status, dict), "response.status", "missing" if status is None else "that is not a mapping")
     code = has(status, "code", "response.status.code")
-    need(isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599, "response.status.code",
+    need(type(code) is int and 100 <= code <= 599, "response.status.code",
          f"{code!r}, not an HTTP status (an integer from 100 to 599)")
     need(isinstance(status.get("message"), (str, type(None))), "response.status.message", "that is not text")
     for name in ("latency", "delay"):
         value = resp.get(name)
-        need(value is None or (isinstance(value, _NUMBER) and not isinstance(value, bool) and 0 <= value <= 600),
-             f"response.{name}", f"{value!r}, not a number of seconds from 0 to 600")
+        need(value is None or seconds(value, 600), f"response.{name}",
+             f"{value!r}, not a number of seconds from 0 to 600")
     times = resp.get("event_times")
-    need(times is None or (isinstance(times, list) and all(
-        isinstance(t, _NUMBER) and not isinstance(t, bool) and 0 <= t <= 3600 for t in times)),
-        "response.event_times", "that is not a list of seconds (numbers from 0 to 3600)")
+    need(times is None or (isinstance(times, list) and all(seconds(t, 3600) for t in times)),
+         "response.event_times", "that is not a list of seconds (numbers from 0 to 3600)")
     headers = resp.get("headers")
     need(headers is None or isinstance(headers, dict), "response.headers", "that is not a mapping of name: [values]")
     for name, values in (headers or {}).items():
@@ -117,7 +118,7 @@ def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, An
     elif not (isinstance(recorded, dict) and isinstance(sent, dict)):
         return [] if recorded == sent else [(path or "body", recorded, sent)]
     out: list[tuple[str, Any, Any]] = []
-    for key in list(recorded) + [k for k in sent if k not in recorded]:
+    for key in recorded | sent:  # the recorded keys in order, then those only sent
         sub = f"{path}[{key}]" if lists else f"{path}.{key}" if path else str(key)
         if key in recorded and key in sent:
             out.extend(_differences(recorded[key], sent[key], sub))
@@ -129,7 +130,8 @@ def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, An
 def describe_difference(recorded: Any, sent: Any, limit: int = 3) -> tuple[int, str]:
     """How far apart two request bodies are, and a few lines saying where."""
     diffs = _differences(recorded, sent)
-    lines = [f"  at {where}:\n    recorded: {_fmt(rec)}\n    sent:     {_fmt(got)}" for where, rec, got in diffs[:limit]]
+    lines = [f"  at {where}:\n    recorded: {_fmt(rec)}\n    sent:     {_fmt(got)}"
+             for where, rec, got in diffs[:limit]]
     if len(diffs) > limit:
         lines.append(f"  (and {len(diffs) - limit} more differences)")
     return len(diffs), "\n".join(lines)
@@ -193,7 +195,7 @@ def match_path(path: str) -> str:
 
 @dataclass
 class Cassette:
-    """The interactions of one notebook, and the bookkeeping of which ones were played."""
+    """The interactions of one notebook (which ones were played is the replay server's bookkeeping)."""
 
     path: Path
     interactions: list[Interaction] = field(default_factory=list)
@@ -219,8 +221,8 @@ class Cassette:
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise CassetteError(path, "has no `interactions:` list, so it is not a cassette")
         provenance = data.get("provenance")
-        cassette = cls(path=path, provenance=provenance if isinstance(provenance, dict) else {})
-        cassette.pacing_required = data.get("pacing") == "required"
+        cassette = cls(path=path, provenance=provenance if isinstance(provenance, dict) else {},
+                       pacing_required=data.get("pacing") == "required")
         for i, item in enumerate(data["interactions"]):
             try:
                 _check_interaction(item)

@@ -13,7 +13,6 @@ own retry logic, and you can ``curl`` it. Taught in: 01_setup.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import secrets as _secrets
@@ -24,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -56,10 +55,11 @@ class ReplayServer:
                  provenance: dict[str, Any] | None = None, usage_report: str | os.PathLike[str] | None = None) -> None:
         if mode not in ("replay", "record", "live"):
             raise ValueError(f"ReplayServer mode must be 'replay', 'record' or 'live', not {mode!r}")
-        if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 0 <= speed <= 10):
+        if not (isinstance(speed, (int, float)) and 0 <= speed <= 10):  # NaN and infinities fail the range too
             raise ValueError(f"ReplayServer speed must be a number from 0 to 10, not {speed!r}")
         self.mode = mode
         self.cassette_path = Path(cassette_path)
+        self.partial_path = self.cassette_path.with_name(self.cassette_path.stem + ".recording.yaml")  # record mode
         self.upstreams = {name: p.upstream for name, p in PROVIDERS.items()} | (upstreams or {})
         self.secrets = tuple(s for s in secrets if s)
         self.hooks = ServerHooks(capture_path, usage_report)
@@ -72,11 +72,10 @@ class ReplayServer:
         self.key_problems: dict[str, str] = {}  # live/record: provider -> why its key cannot be used (issue 13)
         existing = mode == "replay" or (mode == "record" and self.cassette_path.exists())
         self.cassette = Cassette.load(self.cassette_path) if existing else Cassette(path=self.cassette_path)
-        self.scale = max(speed, 1.0) if self.cassette.pacing_required else max(speed, 0.0)
+        self.scale = max(speed, 1.0) if self.cassette.pacing_required else speed
         self.recording = Cassette(path=self.cassette_path, provenance=provenance or {"kind": "recorded"},
                                   pacing_required=self.cassette.pacing_required)  # record mode: what it wrote
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._lock = threading.Condition(threading.Lock())  # also what finish() waits on for _in_flight == 0
         self._in_flight = 0  # requests still being answered (finish() waits for them)
         self._groups: dict[RequestKey, list[Interaction]] = defaultdict(list)  # recordings per request, in order
         for item in self.cassette.interactions:
@@ -84,7 +83,7 @@ class ReplayServer:
                 self._groups[item.key].append(item)
         self._served: dict[RequestKey, int] = defaultdict(int)  # next unplayed recording, per request
         # Cell re-runs (see begin_cell): which recordings each notebook cell played, per request, in order.
-        self._cells: dict[str, dict[RequestKey, list[int]]] = {}
+        self._cells: dict[str, dict[RequestKey, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._cell: str | None = None
         self._rerun: dict[RequestKey, list[int]] = {}
         self._httpd: ThreadingHTTPServer | None = None
@@ -134,23 +133,18 @@ class ReplayServer:
         the recordings its first run got, in the same order, and the later cells' recordings stay unplayed."""
         with self._lock:
             self._cell = cell_id
-            seen = self._cells.setdefault(cell_id, {}) if cell_id else {}
-            self._rerun = {key: list(indexes) for key, indexes in seen.items()}
+            self._rerun = {key: list(indexes) for key, indexes in self._cells[cell_id].items()} if cell_id else {}
 
     def unused(self) -> list[int]:
         """Indexes of cassette interactions that no request has played yet (replay mode)."""
         return [i.index for i in self.cassette.interactions if i.index not in self.used]
 
-    @property
-    def partial_path(self) -> Path:
-        return self.cassette_path.with_name(self.cassette_path.stem + ".recording.yaml")
-
     def finish(self) -> Path | None:
         """End a recording: move the finished recording over the cassette (atomically)."""
         if self.mode != "record":
             return None
-        with self._idle:  # let a response that is still being written reach the recording
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout=30)
+        with self._lock:  # let a response that is still being written reach the recording
+            self._lock.wait_for(lambda: self._in_flight == 0, timeout=30)
         if not self.recording.interactions:
             return None
         self.recording.save(self.partial_path)
@@ -183,9 +177,9 @@ class ReplayServer:
         try:
             yield
         finally:
-            with self._idle:
+            with self._lock:
                 self._in_flight -= 1
-                self._idle.notify_all()
+                self._lock.notify_all()
 
     def answer(self, method: str, provider: str, path: str, body: bytes) -> tuple[str, Any]:
         """What to do with a request: ("replay", interaction), ("refuse", (status, message)) or ("forward", hold)."""
@@ -229,8 +223,8 @@ class ReplayServer:
                 if self.mode != "replay" and n >= len(group):
                     return None  # authored faults used up: the rest goes to the provider
                 self._served[key] = n + 1
-                if self._cell is not None:
-                    self._cells[self._cell].setdefault(key, []).append(n)
+                if self._cell:
+                    self._cells[self._cell][key].append(n)
             item = group[min(n, len(group) - 1)]
             self.used.add(item.index)
             return item
@@ -244,7 +238,7 @@ class ReplayServer:
             return
         with self._lock:
             item = self.recording.add(request_body=body, response_body=data, **recorded)
-            self.recording.provenance.setdefault("recorded_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            self.recording.provenance.setdefault("recorded_at", datetime.now(UTC).isoformat(timespec="seconds"))
             self.recording.save(self.partial_path)
         if recorded["status"] >= 500:  # a replay would play this error back: say so while it can still be re-run
             self.note(f"the provider answered {recorded['status']} to {recorded['method']} {path}; "
@@ -258,9 +252,11 @@ class ReplayServer:
         recorded = self.cassette.interactions
         same_path = [i for i in recorded if i.method == method and i.path == path]
         same_route = [i for i in recorded if i.path.partition("?")[0] == route]  # any method, any query
-        lines = [f"Replay miss: cassettes/{self.cassette_path.name} has no recording of {method} {path} with this body."]
+        lines = [f"Replay miss: cassettes/{self.cassette_path.name} has no recording of {method} {path} "
+                 "with this body."]
         if same_path:
-            scored = [(describe_difference(i.body, canonical_body(body)), i) for i in same_path]
+            sent = canonical_body(body)
+            scored = [(describe_difference(i.body, sent), i) for i in same_path]
             (count, text), closest = min(scored, key=lambda pair: pair[0][0])
             lines += [f"The closest recording is interaction #{closest.index}; it differs in {count} place(s):", text]
         elif any(i.method == method for i in same_route):
@@ -377,8 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the next request's start cannot be found
             self._send_simple(*problem)
             return
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))  # checked above; read(0) is b""
         routed = server.route(self.path)
         if routed is None:
             where = "/openai/v1/... or /anthropic/v1/..." if not server.token else "the base URLs setup() set"
@@ -432,8 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = PROVIDERS[provider].origin(server.upstreams[provider]) + path
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         keys = tuple(v.split(" ", 1)[-1] for k, v in headers.items() if k.lower() in ("authorization", "x-api-key"))
-        recorded = {"method": self.command, "uri": url, "request_headers": dict(headers),
-                    "secrets": server.secrets + keys}
+        recorded = {"method": self.command, "uri": url, "request_headers": headers, "secrets": server.secrets + keys}
         sent_headers, done, chunks = False, False, []
         try:
             with (httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client,
@@ -462,7 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if buffer.strip():
                     event_times.append(time.monotonic() - started)
                 done = True  # recorded before the client sees the stream's end
-                server.forwarded(provider, path, hold, body, "".join(chunks).encode(), {**recorded, "event_times": event_times})
+                server.forwarded(provider, path, hold, body, "".join(chunks).encode(),
+                                 {**recorded, "event_times": event_times})
                 self._write_chunk(b"")
         except httpx2.HTTPError as exc:
             shown = scrub_url(url, server.secrets)
