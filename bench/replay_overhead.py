@@ -142,12 +142,12 @@ def _single_write(server) -> bool:
         return False
     cache: dict[int, bytes] = {}
 
-    def replay(self, item, arrived):  # noqa: ANN001 - mirrors lessonlib.replay._Handler._replay
+    def replay(self, item, provider, arrived):  # noqa: ANN001 - mirrors lessonlib.replay._Handler._replay
         resp = item.response
         headers = response_headers(item)
         streaming = any(k.lower() == "content-type" and "event-stream" in v for k, v in headers)
         if streaming or resp.get("delay") or (resp.get("latency") and self.owner.scale):
-            return original(self, item, arrived)
+            return original(self, item, provider, arrived)
         blob = cache.get(item.index)
         if blob is None:
             data = item.response_body() if hasattr(item, "response_body") else str(resp["body"]["string"]).encode()

@@ -9,7 +9,8 @@ that vcrpy ignores and our replay server reads:
 - ``response.latency``: seconds before the status line, scaled by ``LESSON_REPLAY_SPEED``;
 - ``response.delay``: seconds before the status line, never scaled (to provoke a real timeout);
 - ``response.event_times``: for a ``text/event-stream`` body, the time of each SSE event in
-  seconds after the request arrived, scaled by ``LESSON_REPLAY_SPEED``.
+  seconds after the request arrived, scaled by ``LESSON_REPLAY_SPEED``;
+- ``response.fault: true``: an authored fault (a 429, a timeout) that record and live mode play too.
 
 Taught in: 01_setup (what replay does). Everything here is plumbing, not lesson.
 """
@@ -68,6 +69,7 @@ def _check_interaction(item: Any) -> None:
     method, uri, status = has(req, "method", "request.method"), has(req, "uri", "request.uri"), resp.get("status")
     need(isinstance(method, str) and method.isalpha(), "request.method", f"{method!r}, not a word like POST")
     need(isinstance(uri, str), "request.uri", "that is not text")
+    need(isinstance(req.get("body"), (str, bytes, type(None))), "request.body", "that is not text (JSON as a string)")
     need(isinstance(status, dict), "response.status", "missing" if status is None else "that is not a mapping")
     code = has(status, "code", "response.status.code")
     need(type(code) is int and 100 <= code <= 599, "response.status.code",
@@ -77,6 +79,7 @@ def _check_interaction(item: Any) -> None:
         value = resp.get(name)
         need(value is None or seconds(value, 600), f"response.{name}",
              f"{value!r}, not a number of seconds from 0 to 600")
+    need(isinstance(resp.get("fault", False), bool), "response.fault", "that is not true or false")
     times = resp.get("event_times")
     need(times is None or (isinstance(times, list) and all(seconds(t, 3600) for t in times)),
          "response.event_times", "that is not a list of seconds (numbers from 0 to 3600)")
