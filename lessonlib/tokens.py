@@ -312,7 +312,8 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
     if start is None:
         return system
     if not system_idx or system_idx[-1] < start:
-        return system + messages[start:]
+        system.extend(messages[start:])  # extend, not +: messages may be a tuple
+        return system
     return system + [messages[i] for i in range(start, n) if roles[i] != "system" and roles[i] != "developer"]
 
 

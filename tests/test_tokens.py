@@ -159,6 +159,13 @@ def test_trim_after_a_change_uses_the_new_count():
     assert kept == [conv[0], conv[3]] and count_messages(kept) <= budget
 
 
+def test_trim_takes_a_tuple_of_messages_and_returns_a_list():
+    conv = tuple(_conv())  # messages= takes any sequence; this once raised TypeError (list + tuple)
+    for budget in (150, 1000):
+        kept = trim_messages(conv, budget)
+        assert type(kept) is list and kept == trim_messages(list(conv), budget) and kept[1:]
+
+
 def test_sdk_objects_are_counted_like_their_dicts():
     from openai.types.chat import ChatCompletionMessage
 
