@@ -109,7 +109,7 @@ def _part_tokens(part: Any, model: str | None) -> int:
         return count_text(part.get("name"), model) + count_text(json.dumps(part.get("input", {})), model)
     if kind == "tool_result":
         content = part.get("content")
-        if isinstance(content, list):
+        if isinstance(content, (list, tuple)):
             return sum(_part_tokens(p, model) for p in content)
         return count_text(content if isinstance(content, str) else json.dumps(content), model)
     return count_text(json.dumps(part, default=str), model)  # unknown block: its JSON, so nothing is free
@@ -261,7 +261,7 @@ def _is_tool_followup(message: Any) -> bool:
     or an Anthropic user turn holding any ``tool_result`` block (text may follow it)."""
     msg = _as_dict(message)
     content = msg.get("content")
-    if msg.get("role") == "user" and isinstance(content, list):
+    if msg.get("role") == "user" and isinstance(content, (list, tuple)):
         return any(_as_dict(p).get("type") == "tool_result" for p in content)
     return msg.get("role") == "tool"
 

@@ -76,6 +76,21 @@ def test_trim_never_orphans_an_anthropic_tool_result_followed_by_text():
         assert not kept or kept[0] is conv[0], f"budget {budget}: history must start with the first user turn"
 
 
+def test_tuple_content_is_read_like_a_list():
+    # the SDKs type content (and a tool_result's content) as an Iterable of blocks: a tuple is as valid as a list
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": ({"type": "text", "text": "18C"},)}
+    assert count_message({"role": "user", "content": (result,)}) == 3 + 1 + count_text("18C")
+    conv = [
+        {"role": "user", "content": "What is the weather in Tokyo? " * 20},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": (result,)},
+        {"role": "assistant", "content": "It is 18C."},
+    ]
+    for budget in range(10, 300, 5):  # this once kept the tool_result without its call
+        kept = trim_messages(conv, budget)
+        assert not kept or kept[0] is conv[0], f"budget {budget}: history must start with the first user turn"
+
+
 def test_gpt_4o_mini_images_cost_its_published_rate():
     assert image_tokens(640, 480, model="gpt-4o-mini") == 2833 + 2 * 5667
     assert image_tokens(640, 480, detail="low", model="gpt-4o-mini") == 2833
