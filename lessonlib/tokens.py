@@ -262,7 +262,7 @@ def _is_tool_followup(message: Any) -> bool:
     msg = _as_dict(message)
     content = msg.get("content")
     if msg.get("role") == "user" and isinstance(content, (list, tuple)):
-        return any(_as_dict(p).get("type") == "tool_result" for p in content)
+        return any(not isinstance(p, str) and _as_dict(p).get("type") == "tool_result" for p in content)
     return msg.get("role") == "tool"
 
 

@@ -91,6 +91,13 @@ def test_tuple_content_is_read_like_a_list():
         assert not kept or kept[0] is conv[0], f"budget {budget}: history must start with the first user turn"
 
 
+def test_trim_reads_a_string_part_as_count_message_does():
+    conv = [{"role": "user", "content": ["What is in this image?", {"type": "text", "text": "Be brief."}]},
+            {"role": "assistant", "content": "A cat."}]  # this once raised ValueError in trim_messages
+    assert count_message(conv[0]) == 3 + 1 + count_text("What is in this image?") + count_text("Be brief.")
+    assert trim_messages(conv, 1000) == conv
+
+
 def test_gpt_4o_mini_images_cost_its_published_rate():
     assert image_tokens(640, 480, model="gpt-4o-mini") == 2833 + 2 * 5667
     assert image_tokens(640, 480, detail="low", model="gpt-4o-mini") == 2833
