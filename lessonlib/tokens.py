@@ -19,7 +19,7 @@ from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from .config import TIKTOKEN_CACHE
 from .providers import sse_data
@@ -86,7 +86,10 @@ def _as_dict(message: Any) -> dict[str, Any]:
         return message
     if hasattr(message, "model_dump"):
         return message.model_dump(exclude_none=True)
-    return dict(message)
+    if isinstance(message, Mapping):
+        return dict(message)
+    raise TypeError(f"a message (or content block) must be a dict such as {{'role': 'user', 'content': 'Hi'}} "
+                    f"or an SDK object, not a {type(message).__name__}")
 
 
 def _part_tokens(part: Any, model: str | None) -> int:

@@ -98,6 +98,14 @@ def test_trim_reads_a_string_part_as_count_message_does():
     assert trim_messages(conv, 1000) == conv
 
 
+def test_a_message_that_is_not_a_dict_gets_an_error_that_says_so():
+    # conversation.append(answer) instead of the dict: this once raised "ValueError: dictionary update sequence..."
+    for messages in (["It is 18C."], [("user", "hi")], [{"role": "user", "content": [None]}]):
+        for fn in (count_messages, lambda m: trim_messages(m, 100)):
+            with pytest.raises(TypeError, match=r"must be a dict such as \{'role': 'user', 'content': 'Hi'\}"):
+                fn(messages)
+
+
 def test_gpt_4o_mini_images_cost_its_published_rate():
     assert image_tokens(640, 480, model="gpt-4o-mini") == 2833 + 2 * 5667
     assert image_tokens(640, 480, detail="low", model="gpt-4o-mini") == 2833
