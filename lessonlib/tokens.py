@@ -197,6 +197,8 @@ def count_message(message: Any, model: str | None = None) -> int:
 
 
 def _ts_type(schema: dict[str, Any], indent: str) -> str:
+    if not isinstance(schema, dict):  # a boolean schema (true: anything), or draft-4 tuple items (a list)
+        return "any"
     if "enum" in schema:
         return " | ".join(json.dumps(v) for v in schema["enum"])
     kind = schema.get("type")
@@ -214,7 +216,7 @@ def _ts_properties(schema: dict[str, Any], indent: str = "") -> str:
     required = set(schema.get("required") or [])
     lines = []
     for name, prop in (schema.get("properties") or {}).items():
-        if prop.get("description"):
+        if isinstance(prop, dict) and prop.get("description"):
             lines.append(f"{indent}// {prop['description']}")
         lines.append(f"{indent}{name}{'' if name in required else '?'}: {_ts_type(prop, indent)},")
     return "\n".join(lines)

@@ -146,6 +146,10 @@ def test_tool_definitions_and_calls_are_counted():
         "required": ["city", "unit"], "additionalProperties": False}}}
     assert "unit: string | null," in tokens.tool_definitions_text([strict])
     assert count_messages(messages, tools=[strict]) > count_messages(messages, tools=tools)
+    # JSON Schema's boolean schemas and draft-4 tuple items are schemas too (these once raised AttributeError)
+    odd = {"name": "plot", "input_schema": {"type": "object", "properties": {
+        "point": {"type": "array", "items": [{"type": "number"}, {"type": "number"}]}, "style": True}}}
+    assert "point?: any[],\nstyle?: any," in tokens.tool_definitions_text([odd])
     named = {"role": "user", "name": "ada", "content": "hi"}
     assert count_message(named) == count_message({"role": "user", "content": "hi"}) + 1 + count_text("ada")
 
