@@ -61,7 +61,8 @@ def image_tokens(width: int, height: int, provider: str = "openai", detail: str 
     """
     if provider == "anthropic":
         scale = min(1.0, 1568 / max(width, height), math.sqrt(ANTHROPIC_MAX_IMAGE_TOKENS * 750 / (width * height)))
-        return max(1, math.ceil((width * scale) * (height * scale) / 750))
+        tokens = math.ceil((width * scale) * (height * scale) / 750)
+        return max(1, min(tokens, ANTHROPIC_MAX_IMAGE_TOKENS))  # min: the scaled product can round to 1600.0000001
     base, per_tile = (2833, 5667) if model and str(model).startswith("gpt-4o-mini") else (85, 170)
     if detail == "low":
         return base

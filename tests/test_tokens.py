@@ -106,6 +106,12 @@ def test_a_message_that_is_not_a_dict_gets_an_error_that_says_so():
                 fn(messages)
 
 
+def test_anthropic_images_never_cost_more_than_the_cap():
+    # the scale-down to 1,600 tokens once came out at 1,601 by floating-point rounding (1568x1568, 10000x10000, ...)
+    assert image_tokens(1568, 1568, "anthropic") == image_tokens(10_000, 10_000, "anthropic") == 1600
+    assert max(image_tokens(w, h, "anthropic") for w in range(700, 3000, 37) for h in range(700, 3000, 41)) == 1600
+
+
 def test_gpt_4o_mini_images_cost_its_published_rate():
     assert image_tokens(640, 480, model="gpt-4o-mini") == 2833 + 2 * 5667
     assert image_tokens(640, 480, detail="low", model="gpt-4o-mini") == 2833
