@@ -233,6 +233,14 @@ def _parse_requires_brace(completion):
     return json.loads(content)
 
 
+def _parse_trusts_finished_json(completion):  # checks finish_reason, but json.loads can still raise
+    choice = completion.choices[0]
+    if choice.finish_reason != "stop" or choice.message.content is None:
+        return None
+    data = json.loads(choice.message.content)
+    return data if isinstance(data, dict) else None
+
+
 def _chat_user_only(client, model, history, user_message):
     history.append({"role": "user", "content": user_message})
     response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history)
@@ -576,6 +584,8 @@ WRONG = [
     ("06.3", lambda c: json.loads(c.choices[0].message.content), "should return None instead"),
     ("06.3", _parse_without_catching, "expected None"),
     ("06.3", _parse_requires_brace, "leading whitespace it returned None"),
+    ("06.3", _parse_trusts_finished_json, "on a finished answer that is not valid JSON (a trailing comma) your "
+     "function raised JSONDecodeError"),
     ("07.1", _chat_user_only, "only one message was added"),
     ("07.1", _chat_sdk_message, "not the SDK's message object"),
     ("07.1", _chat_other_cap, "the request was not the lesson's"),
