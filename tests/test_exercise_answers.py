@@ -11,11 +11,12 @@ import base64
 import json
 import math
 from decimal import Decimal
+from enum import Enum
 from typing import Annotated, Literal
 
 import openai
 import pytest
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from lessonlib.exercises import EXERCISES, _load_all, run
 from lessonlib.tokens import count_message, count_messages, count_text
@@ -182,6 +183,21 @@ class _FloatPosting(BaseModel):
     level: Literal["junior", "mid", "senior"]
     remote: bool
     salary: _FloatSalary
+    skills: list[str]
+
+
+class _Level(str, Enum):
+    junior = "junior"
+    mid = "mid"
+    senior = "senior"
+
+
+class _StrictWithDefault(BaseModel):  # strict mode: a Python str is no _Level, so every dict was refused
+    model_config = ConfigDict(strict=True)
+    title: str
+    level: _Level
+    remote: bool = False
+    salary: _SalaryOk
     skills: list[str]
 
 
@@ -576,6 +592,7 @@ WRONG = [
     ("06.1", _NoLiteral, "level='wizard'"),
     ("06.1", _WithDefault, "without 'remote'"),
     ("06.1", _FloatPosting, "should be an int"),
+    ("06.1", _StrictWithDefault, "without 'remote'"),
     ("06.1", _SalaryOk, "does not accept JOB_JSON"),
     ("06.1", lambda: None, "pass the class itself"),
     ("06.2", _ForgetsReturn, "your validator must return the value"),
@@ -751,6 +768,15 @@ class _JobPosting(BaseModel):
     skills: list[str]
 
 
+class _StrictPosting(BaseModel):  # strict mode and an Enum: JSON's "senior" is still a _Level
+    model_config = ConfigDict(strict=True)
+    title: str
+    level: _Level
+    remote: bool
+    salary: _Salary
+    skills: list[str]
+
+
 def _lowercase(skills: list[str]) -> list[str]:
     if not skills:
         raise ValueError("skills must not be empty")
@@ -904,6 +930,7 @@ RIGHT = [
     ("05.3", _results_with_a_note),
     ("05.4", _problems_strict),
     ("06.1", _JobPosting),
+    ("06.1", _StrictPosting),
     ("06.2", _TaggedAnnotated),
     ("06.3", _parse_isinstance),
     ("07.1", _chat_append_after),

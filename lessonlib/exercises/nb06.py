@@ -33,10 +33,11 @@ def _model(model: Any, name: str) -> None:
 
 
 def _rejects(model: Any, data: dict[str, Any]) -> bool:
+    """Whether the model refuses this data as JSON, as the API sends it (in strict mode a Python str is no Enum)."""
     from pydantic import ValidationError
 
     try:
-        model.model_validate(data)
+        model.model_validate_json(json.dumps(data))
     except ValidationError:
         return True
     return False
