@@ -456,6 +456,17 @@ async def _gather_semaphore_per_task(coros, limit):  # issue 17: a new Semaphore
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+_NOTEBOOK_SEM = asyncio.Semaphore(2)  # 10_async defines `sem = asyncio.Semaphore(2)` just above the exercise
+
+
+async def _gather_notebook_semaphore(coros, limit):
+    async def one(c):
+        async with _NOTEBOOK_SEM:
+            return await c
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
 async def _gather_around_whole_gather(coros, limit):
     sem = asyncio.Semaphore(limit)
     async with sem:
@@ -642,6 +653,7 @@ WRONG = [
     ("10.1", lambda coros, limit: asyncio.gather(*coros), "running at the same time"),
     ("10.1", _gather_semaphore_per_task, "the semaphore is not shared: create one outside and use it in every task"),
     ("10.1", _gather_around_whole_gather, "acquire a semaphore around each `await`"),
+    ("10.1", _gather_notebook_semaphore, "never reads `limit`: create one asyncio.Semaphore(limit) inside it"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items)), "must not sink the batch"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items), return_exceptions=True),
      "retry the failed items"),

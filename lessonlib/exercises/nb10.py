@@ -51,6 +51,20 @@ def _semaphore_per_task(fn: Any) -> bool:
                and "Semaphore" in ast.unparse(sub.func) for node in ast.walk(outer) for sub in ast.walk(node))
 
 
+def _ignores_limit(fn: Any) -> bool:
+    """Whether the answer's source holds a semaphore (`async with`, `.acquire()`) but never reads its second
+    parameter, the limit: the semaphore is one from the notebook, with its own fixed limit."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        limit = list(inspect.signature(fn).parameters)[1]
+    except (OSError, TypeError, SyntaxError, ValueError, IndexError):
+        return False
+    nodes = list(ast.walk(tree.body[0] if tree.body else tree))
+    holds = any(isinstance(node, ast.AsyncWith) or (isinstance(node, ast.Attribute) and node.attr == "acquire")
+                for node in nodes)
+    return holds and not any(isinstance(node, ast.Name) and node.id == limit for node in nodes)
+
+
 @exercise("10.1", title="bounded_gather: at most `limit` at once, results in order",
           idea="asyncio.gather starts everything at once and keeps the input order; one shared asyncio.Semaphore "
                "lets only `limit` of them past at a time.",
@@ -75,12 +89,16 @@ def _(fn: Any) -> str:
         if len(out) != len(delays) or not tracker.calls:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
+        want_peak = min(limit, len(delays))
+        if tracker.peak != want_peak and _ignores_limit(fn):
+            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time, but your "
+                         "function never reads `limit`: create one asyncio.Semaphore(limit) inside it (a semaphore "
+                         "from the notebook has its own fixed limit).")
         if tracker.peak > limit:
             fix = (", so the semaphore is not shared: create one outside and use it in every task"
                    if _semaphore_per_task(fn)
                    else ": acquire a semaphore around each `await`, not around the whole gather")
             raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time{fix}.")
-        want_peak = min(limit, len(delays))
         if tracker.peak < want_peak:
             raise NotYet(f"with limit={limit} at most {tracker.peak} call(s) ever ran at once, so the batch "
                          f"ran slower than it could: {want_peak} should run together (gather the wrapped coroutines).")
