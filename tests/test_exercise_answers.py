@@ -483,6 +483,16 @@ async def _retry_one_round_too_few(call, items, attempts=2):
     return results
 
 
+async def _retry_keeps_first_error(call, items, attempts=2):  # puts back only the successes
+    results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)
+    for _ in range(attempts - 1):
+        failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+        for i, outcome in zip(failed, await asyncio.gather(*(call(items[i]) for i in failed), return_exceptions=True)):
+            if not isinstance(outcome, Exception):
+                results[i] = outcome
+    return results
+
+
 async def _retry_one_at_a_time(call, items, attempts=2):
     results = []
     for x in items:
@@ -659,6 +669,7 @@ WRONG = [
      "retry the failed items"),
     ("10.2", _retry_one_round_too_few, "'e' should be tried 3 times in all, not 2"),
     ("10.2", _retry_one_at_a_time, "start all of them together"),
+    ("10.2", _retry_keeps_first_error, "keep the last one, from its third try"),
     ("10.3", lambda n, c, latency: n / c * latency, "waves of 2, 2 and 1"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency, "concurrency None means no limit"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency if c else 0.0, "no limit: everything in one wave"),
@@ -914,6 +925,20 @@ async def _retry_per_item(call, items, attempts=2):
     return list(await asyncio.gather(*(one(x) for x in items)))
 
 
+async def _retry_task_group(call, items, attempts=2):  # TaskGroup; each item keeps its own last exception
+    async def one(item):
+        for attempt in range(attempts):
+            try:
+                return await call(item)
+            except Exception as exc:  # noqa: BLE001
+                if attempt == attempts - 1:
+                    return exc
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(x)) for x in items]
+    return [t.result() for t in tasks]
+
+
 def _wall_time_floor_division(n, concurrency, latency):
     waves = 1 if concurrency is None else -(-n // concurrency)
     return waves * latency if n else 0
@@ -956,6 +981,7 @@ RIGHT = [
     ("09.3", _request_id),
     ("10.1", _gather_workers),
     ("10.2", _retry_per_item),
+    ("10.2", _retry_task_group),
     ("10.3", _wall_time_floor_division),
 ]
 

@@ -121,13 +121,15 @@ def _(fn: Any) -> str:
 def _(fn: Any) -> str:
     items = ["a", "b", "c", "d", "e"]
     tracker = _Tracker()
+    raised: dict[str, BaseException] = {}  # item -> the exception of its latest try
 
     async def classify(item: str) -> str:
         """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
         fails = item == "e" or (item == "b" and not tracker.calls[item])
         await tracker.call(item, 0.02)
         if fails:
-            raise status_error("anthropic", "InternalServerError", 500)
+            raised[item] = status_error("anthropic", "InternalServerError", 500)
+            raise raised[item]
         return f"label for {item}"
 
     out = call(fn, classify, items, 3, copy_args=False, in_loop=True, returns=(list, tuple),
@@ -153,6 +155,9 @@ def _(fn: Any) -> str:
         raise NotYet(f"'e' always fails, so its entry should be the exception object itself, not {out[4]!r}.")
     if tracker.calls["e"] != 3:
         raise NotYet(f"with attempts=3, 'e' should be tried 3 times in all, not {tracker.calls['e']}.")
+    if out[4] is not raised["e"]:
+        raise NotYet("'e' holds the exception of an earlier try: keep the last one, from its third try (put each "
+                     "new outcome back at its index, failures too).")
     if [out[0], out[2], out[3]] != ["label for a", "label for c", "label for d"]:
         raise NotYet("the entries for 'a', 'c' and 'd' are not their results, in order.")
     return f"4 of 5 labelled, 'e' kept as {type(out[4]).__name__} after 3 tries, and nothing was raised."
