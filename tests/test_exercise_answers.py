@@ -442,6 +442,12 @@ def _wait_trusts_any_retry_after(n, retry_after=None):
     return _wait_alternative(n)
 
 
+def _wait_retry_after_below_cap(n, retry_after=None):  # `<`: a retry-after of exactly 120 s falls to the backoff
+    if retry_after is not None and 0 < retry_after < 120:
+        return retry_after, retry_after
+    return _wait_alternative(n)
+
+
 def _wait_wrong_jitter(n, retry_after=None):
     low, high = _wait_alternative(n, retry_after)
     return (high * 0.5, high) if retry_after is None else (low, high)
@@ -655,6 +661,7 @@ WRONG = [
     ("09.2", _wait_swapped, "put the shortest wait first"),
     ("09.2", _wait_trusts_any_retry_after, "ignores a retry-after of 0 or above"),
     ("09.2", _wait_wrong_jitter, "0.75x the longest"),
+    ("09.2", _wait_retry_after_below_cap, "sdk_wait(4, retry_after=120) should be (120, 120)"),
     ("09.2", lambda n, retry_after=None: 0.5, "return a tuple of two numbers"),
     ("09.3", lambda obj: obj.request_id, "a successful response keeps its id in `_request_id`"),
     ("09.3", lambda obj: obj._request_id, "an APIStatusError has `err.request_id`"),
