@@ -680,6 +680,8 @@ WRONG = [
     ("10.3", lambda n, c, latency: n / c * latency, "waves of 2, 2 and 1"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency, "concurrency None means no limit"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency if c else 0.0, "no limit: everything in one wave"),
+    ("10.3", lambda n, c, latency: latency if c is None else math.ceil(n / c) * latency,
+     "no calls, no time, with no limit too"),
 ]
 
 

@@ -178,6 +178,7 @@ def _(fn: Any) -> str:
         ((100, 8, 1.5), 19.5, "100 calls, 8 at a time: 13 waves"),
         ((100, None, 1.5), 1.5, "no limit: everything in one wave"),
         ((0, 4, 1.5), 0.0, "no calls, no time"),
+        ((0, None, 1.5), 0.0, "no calls, no time, with no limit too"),
     ]
     for args, want, why in cases:
         got = call(fn, *args, returns=(int, float), want="the number of seconds", name=f"expected_wall_time{args}",
