@@ -212,6 +212,18 @@ class _ForgetsReturn(Developer):  # issue 17: a validator that forgets `return`
                 raise ValueError(f"skill {skill!r} must be lowercase")
 
 
+class _ReturnsTrue(Developer):  # returns True for "valid", as some validation libraries expect
+    @field_validator("skills")
+    @classmethod
+    def check(cls, skills):
+        if not skills:
+            raise ValueError("skills must not be empty")
+        for skill in skills:
+            if skill != skill.lower():
+                raise ValueError(f"skill {skill!r} must be lowercase")
+        return True
+
+
 class _FirstLetterOnly(Developer):  # issue 17: `if s[0].isupper()`
     @field_validator("skills")
     @classmethod
@@ -623,6 +635,7 @@ WRONG = [
     ("06.1", _SalaryOk, "does not accept JOB_JSON"),
     ("06.1", lambda: None, "pass the class itself"),
     ("06.2", _ForgetsReturn, "your validator must return the value"),
+    ("06.2", _ReturnsTrue, "your validator must return the value"),
     ("06.2", _FirstLetterOnly, "fastAPI"),
     ("06.2", _AllowsEmpty, "skills=[]"),
     ("06.3", lambda c: json.loads(c.choices[0].message.content), "should return None instead"),
