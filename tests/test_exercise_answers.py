@@ -822,6 +822,20 @@ class _StrictPosting(BaseModel):  # strict mode and an Enum: JSON's "senior" is 
     skills: list[str]
 
 
+class _SalaryAliased(BaseModel):  # min and max would shadow the builtins: other names, JSON's keys as aliases
+    minimum: int = Field(alias="min")
+    maximum: int = Field(alias="max")
+    currency: str
+
+
+class _PostingAliased(BaseModel):
+    title: str
+    level: Literal["junior", "mid", "senior"]
+    is_remote: bool = Field(alias="remote")
+    salary: _SalaryAliased
+    skills: list[str]
+
+
 def _lowercase(skills: list[str]) -> list[str]:
     if not skills:
         raise ValueError("skills must not be empty")
@@ -990,6 +1004,7 @@ RIGHT = [
     ("05.4", _problems_strict),
     ("06.1", _JobPosting),
     ("06.1", _StrictPosting),
+    ("06.1", _PostingAliased),
     ("06.2", _TaggedAnnotated),
     ("06.3", _parse_isinstance),
     ("07.1", _chat_append_after),
