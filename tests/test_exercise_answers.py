@@ -282,6 +282,13 @@ def _chat_sdk_message(client, model, history, user_message):
     return response.choices[0].message.content
 
 
+def _chat_model_dump(client, model, history, user_message):  # a plain dict, but with refusal, annotations, ...
+    history.append({"role": "user", "content": user_message})
+    response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history)
+    history.append(response.choices[0].message.model_dump())
+    return response.choices[0].message.content
+
+
 def _chat_other_cap(client, model, history, user_message):
     history.append({"role": "user", "content": user_message})
     response = client.chat.completions.create(model=model, max_completion_tokens=100, messages=history)
@@ -646,6 +653,7 @@ WRONG = [
     ("07.1", _chat_user_only, "only one message was added"),
     ("07.1", _chat_sdk_message, "not the SDK's message object"),
     ("07.1", _chat_other_cap, "the request was not the lesson's"),
+    ("07.1", _chat_model_dump, "the assistant message you appended also has 'annotations'"),
     ("07.1", _chat_returns_response, "return the assistant's reply text"),
     ("07.2", _count_no_tool_calls, "you counted only the overhead"),
     ("07.2", _count_list_crashes, "when content is a list"),
