@@ -402,6 +402,16 @@ def _sniff_riff_only(data):
     return None
 
 
+def _sniff_by_index(data):  # data[0] raises IndexError on an empty file
+    if data[0] == 0x89:
+        return "image/png"
+    if data[0] == 0xFF:
+        return "image/jpeg"
+    if data[:4] == b"GIF8":
+        return "image/gif"
+    return "image/webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
+
+
 def _sniff_format_names(data):
     return {b"\x89P": "png", b"\xff\xd8": "jpeg"}.get(data[:2])
 
@@ -669,6 +679,7 @@ WRONG = [
     ("08.2", _sniff_riff_only, "b'RIFF' alone is not enough"),
     ("08.2", _sniff_jpeg_fallback, "you returned 'image/jpeg'; expected None"),
     ("08.2", _sniff_format_names, "not a format name"),
+    ("08.2", _sniff_by_index, "for an empty file (starts with b'') your function raised IndexError"),
     ("08.3", _fit_enlarges, "never enlarge"),
     ("08.3", lambda w, h, m: (w * min(1, m / max(w, h)), h * min(1, m / max(w, h))), "whole numbers"),
     ("08.3", _fit_zero_side, "at least 1 pixel"),
