@@ -164,8 +164,8 @@ def _(fn: Any) -> str:
          completion(None, refusal="I'm sorry, but I can't help with that."), None),
         ("valid JSON that is not an object (a list)", completion('["Python", "Django"]'), None),
         ("a complete answer with leading whitespace", completion("\n  " + COMPLETE), json.loads(COMPLETE)),
-        ("a finished answer that is not valid JSON (a trailing comma)", completion('{"name": "Maya Patel", "age": 38,}'),
-         None),
+        ("a finished answer that is not valid JSON (a trailing comma)",
+         completion('{"name": "Maya Patel", "age": 38,}'), None),
     ]
     for label, case, expected in cases:
         out = call(fn, case, none_ok=True, raises={Exception: f"on {label} your function raised "
