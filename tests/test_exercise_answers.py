@@ -11,11 +11,12 @@ import base64
 import json
 import math
 from decimal import Decimal
+from enum import Enum
 from typing import Annotated, Literal
 
 import openai
 import pytest
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from lessonlib.exercises import EXERCISES, _load_all, run
 from lessonlib.tokens import count_message, count_messages, count_text
@@ -185,6 +186,21 @@ class _FloatPosting(BaseModel):
     skills: list[str]
 
 
+class _Level(str, Enum):
+    junior = "junior"
+    mid = "mid"
+    senior = "senior"
+
+
+class _StrictWithDefault(BaseModel):  # strict mode: a Python str is no _Level, so every dict was refused
+    model_config = ConfigDict(strict=True)
+    title: str
+    level: _Level
+    remote: bool = False
+    salary: _SalaryOk
+    skills: list[str]
+
+
 class _ForgetsReturn(Developer):  # issue 17: a validator that forgets `return`
     @field_validator("skills")
     @classmethod
@@ -194,6 +210,18 @@ class _ForgetsReturn(Developer):  # issue 17: a validator that forgets `return`
         for skill in skills:
             if skill != skill.lower():
                 raise ValueError(f"skill {skill!r} must be lowercase")
+
+
+class _ReturnsTrue(Developer):  # returns True for "valid", as some validation libraries expect
+    @field_validator("skills")
+    @classmethod
+    def check(cls, skills):
+        if not skills:
+            raise ValueError("skills must not be empty")
+        for skill in skills:
+            if skill != skill.lower():
+                raise ValueError(f"skill {skill!r} must be lowercase")
+        return True
 
 
 class _FirstLetterOnly(Developer):  # issue 17: `if s[0].isupper()`
@@ -233,6 +261,14 @@ def _parse_requires_brace(completion):
     return json.loads(content)
 
 
+def _parse_trusts_finished_json(completion):  # checks finish_reason, but json.loads can still raise
+    choice = completion.choices[0]
+    if choice.finish_reason != "stop" or choice.message.content is None:
+        return None
+    data = json.loads(choice.message.content)
+    return data if isinstance(data, dict) else None
+
+
 def _chat_user_only(client, model, history, user_message):
     history.append({"role": "user", "content": user_message})
     response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history)
@@ -243,6 +279,13 @@ def _chat_sdk_message(client, model, history, user_message):
     history.append({"role": "user", "content": user_message})
     response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history)
     history.append(response.choices[0].message)
+    return response.choices[0].message.content
+
+
+def _chat_model_dump(client, model, history, user_message):  # a plain dict, but with refusal, annotations, ...
+    history.append({"role": "user", "content": user_message})
+    response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history)
+    history.append(response.choices[0].message.model_dump())
     return response.choices[0].message.content
 
 
@@ -359,6 +402,16 @@ def _sniff_riff_only(data):
     return None
 
 
+def _sniff_by_index(data):  # data[0] raises IndexError on an empty file
+    if data[0] == 0x89:
+        return "image/png"
+    if data[0] == 0xFF:
+        return "image/jpeg"
+    if data[:4] == b"GIF8":
+        return "image/gif"
+    return "image/webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
+
+
 def _sniff_format_names(data):
     return {b"\x89P": "png", b"\xff\xd8": "jpeg"}.get(data[:2])
 
@@ -418,6 +471,12 @@ def _wait_trusts_any_retry_after(n, retry_after=None):
     return _wait_alternative(n)
 
 
+def _wait_retry_after_below_cap(n, retry_after=None):  # `<`: a retry-after of exactly 120 s falls to the backoff
+    if retry_after is not None and 0 < retry_after < 120:
+        return retry_after, retry_after
+    return _wait_alternative(n)
+
+
 def _wait_wrong_jitter(n, retry_after=None):
     low, high = _wait_alternative(n, retry_after)
     return (high * 0.5, high) if retry_after is None else (low, high)
@@ -427,6 +486,17 @@ def _wait_wrong_jitter(n, retry_after=None):
 async def _gather_semaphore_per_task(coros, limit):  # issue 17: a new Semaphore inside each wrapper
     async def one(c):
         async with asyncio.Semaphore(limit):
+            return await c
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+_NOTEBOOK_SEM = asyncio.Semaphore(2)  # 10_async defines `sem = asyncio.Semaphore(2)` just above the exercise
+
+
+async def _gather_notebook_semaphore(coros, limit):
+    async def one(c):
+        async with _NOTEBOOK_SEM:
             return await c
 
     return await asyncio.gather(*(one(c) for c in coros))
@@ -445,6 +515,16 @@ async def _retry_one_round_too_few(call, items, attempts=2):
         failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
         for i, outcome in zip(failed, await asyncio.gather(*(call(items[i]) for i in failed), return_exceptions=True)):
             results[i] = outcome
+    return results
+
+
+async def _retry_keeps_first_error(call, items, attempts=2):  # puts back only the successes
+    results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)
+    for _ in range(attempts - 1):
+        failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+        for i, outcome in zip(failed, await asyncio.gather(*(call(items[i]) for i in failed), return_exceptions=True)):
+            if not isinstance(outcome, Exception):
+                results[i] = outcome
     return results
 
 
@@ -568,17 +648,22 @@ WRONG = [
     ("06.1", _NoLiteral, "level='wizard'"),
     ("06.1", _WithDefault, "without 'remote'"),
     ("06.1", _FloatPosting, "should be an int"),
+    ("06.1", _StrictWithDefault, "without 'remote'"),
     ("06.1", _SalaryOk, "does not accept JOB_JSON"),
     ("06.1", lambda: None, "pass the class itself"),
     ("06.2", _ForgetsReturn, "your validator must return the value"),
+    ("06.2", _ReturnsTrue, "your validator must return the value"),
     ("06.2", _FirstLetterOnly, "fastAPI"),
     ("06.2", _AllowsEmpty, "skills=[]"),
     ("06.3", lambda c: json.loads(c.choices[0].message.content), "should return None instead"),
     ("06.3", _parse_without_catching, "expected None"),
     ("06.3", _parse_requires_brace, "leading whitespace it returned None"),
+    ("06.3", _parse_trusts_finished_json, "on a finished answer that is not valid JSON (a trailing comma) your "
+     "function raised JSONDecodeError"),
     ("07.1", _chat_user_only, "only one message was added"),
     ("07.1", _chat_sdk_message, "not the SDK's message object"),
     ("07.1", _chat_other_cap, "the request was not the lesson's"),
+    ("07.1", _chat_model_dump, "the assistant message you appended also has 'annotations'"),
     ("07.1", _chat_returns_response, "return the assistant's reply text"),
     ("07.2", _count_no_tool_calls, "you counted only the overhead"),
     ("07.2", _count_list_crashes, "when content is a list"),
@@ -594,6 +679,7 @@ WRONG = [
     ("08.2", _sniff_riff_only, "b'RIFF' alone is not enough"),
     ("08.2", _sniff_jpeg_fallback, "you returned 'image/jpeg'; expected None"),
     ("08.2", _sniff_format_names, "not a format name"),
+    ("08.2", _sniff_by_index, "for an empty file (starts with b'') your function raised IndexError"),
     ("08.3", _fit_enlarges, "never enlarge"),
     ("08.3", lambda w, h, m: (w * min(1, m / max(w, h)), h * min(1, m / max(w, h))), "whole numbers"),
     ("08.3", _fit_zero_side, "at least 1 pixel"),
@@ -607,6 +693,7 @@ WRONG = [
     ("09.2", _wait_swapped, "put the shortest wait first"),
     ("09.2", _wait_trusts_any_retry_after, "ignores a retry-after of 0 or above"),
     ("09.2", _wait_wrong_jitter, "0.75x the longest"),
+    ("09.2", _wait_retry_after_below_cap, "sdk_wait(4, retry_after=120) should be (120, 120)"),
     ("09.2", lambda n, retry_after=None: 0.5, "return a tuple of two numbers"),
     ("09.3", lambda obj: obj.request_id, "a successful response keeps its id in `_request_id`"),
     ("09.3", lambda obj: obj._request_id, "an APIStatusError has `err.request_id`"),
@@ -615,14 +702,18 @@ WRONG = [
     ("10.1", lambda coros, limit: asyncio.gather(*coros), "running at the same time"),
     ("10.1", _gather_semaphore_per_task, "the semaphore is not shared: create one outside and use it in every task"),
     ("10.1", _gather_around_whole_gather, "acquire a semaphore around each `await`"),
+    ("10.1", _gather_notebook_semaphore, "never reads `limit`: create one asyncio.Semaphore(limit) inside it"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items)), "must not sink the batch"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items), return_exceptions=True),
      "retry the failed items"),
     ("10.2", _retry_one_round_too_few, "'e' should be tried 3 times in all, not 2"),
     ("10.2", _retry_one_at_a_time, "start all of them together"),
+    ("10.2", _retry_keeps_first_error, "keep the last one, from its third try"),
     ("10.3", lambda n, c, latency: n / c * latency, "waves of 2, 2 and 1"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency, "concurrency None means no limit"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency if c else 0.0, "no limit: everything in one wave"),
+    ("10.3", lambda n, c, latency: latency if c is None else math.ceil(n / c) * latency,
+     "no calls, no time, with no limit too"),
 ]
 
 
@@ -738,6 +829,29 @@ class _JobPosting(BaseModel):
     level: Literal["junior", "mid", "senior"]
     remote: bool
     salary: _Salary
+    skills: list[str]
+
+
+class _StrictPosting(BaseModel):  # strict mode and an Enum: JSON's "senior" is still a _Level
+    model_config = ConfigDict(strict=True)
+    title: str
+    level: _Level
+    remote: bool
+    salary: _Salary
+    skills: list[str]
+
+
+class _SalaryAliased(BaseModel):  # min and max would shadow the builtins: other names, JSON's keys as aliases
+    minimum: int = Field(alias="min")
+    maximum: int = Field(alias="max")
+    currency: str
+
+
+class _PostingAliased(BaseModel):
+    title: str
+    level: Literal["junior", "mid", "senior"]
+    is_remote: bool = Field(alias="remote")
+    salary: _SalaryAliased
     skills: list[str]
 
 
@@ -866,6 +980,20 @@ async def _retry_per_item(call, items, attempts=2):
     return list(await asyncio.gather(*(one(x) for x in items)))
 
 
+async def _retry_task_group(call, items, attempts=2):  # TaskGroup; each item keeps its own last exception
+    async def one(item):
+        for attempt in range(attempts):
+            try:
+                return await call(item)
+            except Exception as exc:  # noqa: BLE001
+                if attempt == attempts - 1:
+                    return exc
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(x)) for x in items]
+    return [t.result() for t in tasks]
+
+
 def _wall_time_floor_division(n, concurrency, latency):
     waves = 1 if concurrency is None else -(-n // concurrency)
     return waves * latency if n else 0
@@ -894,6 +1022,8 @@ RIGHT = [
     ("05.3", _results_with_a_note),
     ("05.4", _problems_strict),
     ("06.1", _JobPosting),
+    ("06.1", _StrictPosting),
+    ("06.1", _PostingAliased),
     ("06.2", _TaggedAnnotated),
     ("06.3", _parse_isinstance),
     ("07.1", _chat_append_after),
@@ -907,6 +1037,7 @@ RIGHT = [
     ("09.3", _request_id),
     ("10.1", _gather_workers),
     ("10.2", _retry_per_item),
+    ("10.2", _retry_task_group),
     ("10.3", _wall_time_floor_division),
 ]
 

@@ -32,11 +32,23 @@ def _model(model: Any, name: str) -> None:
         raise NotYet(f"pass the class itself (check(..., {name})), a subclass of pydantic.BaseModel.")
 
 
+def _name(model: Any, key: str) -> str | None:
+    """The field of a model class that reads a JSON key: the field of that name, or one with that alias."""
+    fields = model.model_fields
+    return key if key in fields else next((n for n, f in fields.items() if key in (f.alias, f.validation_alias)), None)
+
+
+def _field(obj: Any, key: str) -> Any:
+    """A model instance's value for a JSON key (a field `minimum: int = Field(alias="min")` reads "min")."""
+    return getattr(obj, _name(type(obj), key) or key, None)
+
+
 def _rejects(model: Any, data: dict[str, Any]) -> bool:
+    """Whether the model refuses this data as JSON, as the API sends it (in strict mode a Python str is no Enum)."""
     from pydantic import ValidationError
 
     try:
-        model.model_validate(data)
+        model.model_validate_json(json.dumps(data))
     except ValidationError:
         return True
     return False
@@ -60,20 +72,21 @@ def _(model: Any) -> str:
     except ValidationError as err:
         raise NotYet(f"{model.__name__} does not accept JOB_JSON; pydantic says {_first_error(err)}.") from None
     data = json.loads(JOB_JSON)
-    missing = [key for key in data if key not in model.model_fields]
+    missing = [key for key in data if _name(model, key) is None]
     if missing:
         raise NotYet(f"JOB_JSON's {', '.join(missing)} is not a field of your model, so pydantic drops it; add it.")
-    salary = posting.salary
+    salary = _field(posting, "salary")
     if not isinstance(salary, BaseModel):
         raise NotYet(f"salary came back as {an(type(salary).__name__)}; give it its own model (class Salary(BaseModel)) "
                      "so posting.salary.min is typed and checked.")
     for key in ("min", "max"):
-        kind = type(getattr(salary, key, None))
+        kind = type(_field(salary, key))
         if kind is not int:
             raise NotYet(f"salary.{key} should be an int (whole dollars), not {kind.__name__}.")
-    if posting.remote is not True:
+    if _field(posting, "remote") is not True:
         raise NotYet("remote should be a bool: annotate it `remote: bool`.")
-    if not (isinstance(posting.skills, list) and all(isinstance(s, str) for s in posting.skills)):
+    skills = _field(posting, "skills")
+    if not (isinstance(skills, list) and all(isinstance(s, str) for s in skills)):
         raise NotYet("skills should be a list of strings: `skills: list[str]`.")
     if not _rejects(model, {**data, "level": "wizard"}):
         raise NotYet("your model accepted level='wizard'. Only junior, mid and senior are allowed: "
@@ -110,7 +123,7 @@ def _(model: Any) -> str:
         if err.errors()[0].get("input", ...) is None:
             raise NotYet(_RETURN) from None
         raise NotYet(f"your validator rejected a good answer (skills {GOOD_SKILLS['skills']}): {_first_error(err)}.") from None
-    if good.skills is None:
+    if not isinstance(good.skills, (list, tuple)):  # None, or a True that meant "valid"
         raise NotYet(_RETURN)
     if list(good.skills) != GOOD_SKILLS["skills"]:
         raise NotYet("your validator changed good skills; return them unchanged.")
@@ -151,6 +164,8 @@ def _(fn: Any) -> str:
          completion(None, refusal="I'm sorry, but I can't help with that."), None),
         ("valid JSON that is not an object (a list)", completion('["Python", "Django"]'), None),
         ("a complete answer with leading whitespace", completion("\n  " + COMPLETE), json.loads(COMPLETE)),
+        ("a finished answer that is not valid JSON (a trailing comma)",
+         completion('{"name": "Maya Patel", "age": 38,}'), None),
     ]
     for label, case, expected in cases:
         out = call(fn, case, none_ok=True, raises={Exception: f"on {label} your function raised "

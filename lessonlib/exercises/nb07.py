@@ -85,6 +85,12 @@ def _(fn):
                 raise NotYet("the request was not the lesson's: send model=model, max_completion_tokens=500 and "
                              "messages=history + [the user's message], the whole history with the new question "
                              "last.") from None
+            last = history[before - 1]
+            extra = sorted(set(last) - {"role", "content"}) if isinstance(last, dict) else []
+            if extra:
+                raise NotYet(f"the second request was not the lesson's: the assistant message you appended also has "
+                             f"{', '.join(map(repr, extra))} (message.model_dump() adds them). Append exactly "
+                             "{'role': 'assistant', 'content': text}.") from None
             raise NotYet("the second request did not carry the whole conversation: append the assistant's reply "
                          "to history as {'role': 'assistant', 'content': text} (a plain dict) before returning, "
                          "and send the full history every time.") from None

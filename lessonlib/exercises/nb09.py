@@ -90,7 +90,7 @@ def _(fn: Any) -> str:
     # Private on purpose: the answer is graded against the SDK's real constants, so a change in them shows here.
     from openai._constants import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER_DELAY, MAX_RETRY_DELAY
 
-    cases = [(n, None) for n in range(8)] + [(0, 1.0), (3, 30.0), (1, 0.0), (2, 300.0)]
+    cases = [(n, None) for n in range(8)] + [(0, 1.0), (3, 30.0), (1, 0.0), (2, 300.0), (4, 120.0)]
     for n, retry_after in cases:
         shown = f"sdk_wait({n})" if retry_after is None else f"sdk_wait({n}, retry_after={retry_after:g})"
         extra = {} if retry_after is None else {"retry_after": retry_after}

@@ -51,6 +51,20 @@ def _semaphore_per_task(fn: Any) -> bool:
                and "Semaphore" in ast.unparse(sub.func) for node in ast.walk(outer) for sub in ast.walk(node))
 
 
+def _ignores_limit(fn: Any) -> bool:
+    """Whether the answer's source holds a semaphore (`async with`, `.acquire()`) but never reads its second
+    parameter, the limit: the semaphore is one from the notebook, with its own fixed limit."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        limit = list(inspect.signature(fn).parameters)[1]
+    except (OSError, TypeError, SyntaxError, ValueError, IndexError):
+        return False
+    nodes = list(ast.walk(tree.body[0] if tree.body else tree))
+    holds = any(isinstance(node, ast.AsyncWith) or (isinstance(node, ast.Attribute) and node.attr == "acquire")
+                for node in nodes)
+    return holds and not any(isinstance(node, ast.Name) and node.id == limit for node in nodes)
+
+
 @exercise("10.1", title="bounded_gather: at most `limit` at once, results in order",
           idea="asyncio.gather starts everything at once and keeps the input order; one shared asyncio.Semaphore "
                "lets only `limit` of them past at a time.",
@@ -75,12 +89,16 @@ def _(fn: Any) -> str:
         if len(out) != len(delays) or not tracker.calls:
             raise NotYet(f"with limit={limit} you returned {len(out)} results for {len(delays)} coroutines, "
                          "and each coroutine must be awaited exactly once.")
+        want_peak = min(limit, len(delays))
+        if tracker.peak != want_peak and _ignores_limit(fn):
+            raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time, but your "
+                         "function never reads `limit`: create one asyncio.Semaphore(limit) inside it (a semaphore "
+                         "from the notebook has its own fixed limit).")
         if tracker.peak > limit:
             fix = (", so the semaphore is not shared: create one outside and use it in every task"
                    if _semaphore_per_task(fn)
                    else ": acquire a semaphore around each `await`, not around the whole gather")
             raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time{fix}.")
-        want_peak = min(limit, len(delays))
         if tracker.peak < want_peak:
             raise NotYet(f"with limit={limit} at most {tracker.peak} call(s) ever ran at once, so the batch "
                          f"ran slower than it could: {want_peak} should run together (gather the wrapped coroutines).")
@@ -103,13 +121,15 @@ def _(fn: Any) -> str:
 def _(fn: Any) -> str:
     items = ["a", "b", "c", "d", "e"]
     tracker = _Tracker()
+    raised: dict[str, BaseException] = {}  # item -> the exception of its latest try
 
     async def classify(item: str) -> str:
         """A fake classify(review): 'b' fails on its first try, 'e' always fails, the rest succeed."""
         fails = item == "e" or (item == "b" and not tracker.calls[item])
         await tracker.call(item, 0.02)
         if fails:
-            raise status_error("anthropic", "InternalServerError", 500)
+            raised[item] = status_error("anthropic", "InternalServerError", 500)
+            raise raised[item]
         return f"label for {item}"
 
     out = call(fn, classify, items, 3, copy_args=False, in_loop=True, returns=(list, tuple),
@@ -135,6 +155,9 @@ def _(fn: Any) -> str:
         raise NotYet(f"'e' always fails, so its entry should be the exception object itself, not {out[4]!r}.")
     if tracker.calls["e"] != 3:
         raise NotYet(f"with attempts=3, 'e' should be tried 3 times in all, not {tracker.calls['e']}.")
+    if out[4] is not raised["e"]:
+        raise NotYet("'e' holds the exception of an earlier try: keep the last one, from its third try (put each "
+                     "new outcome back at its index, failures too).")
     if [out[0], out[2], out[3]] != ["label for a", "label for c", "label for d"]:
         raise NotYet("the entries for 'a', 'c' and 'd' are not their results, in order.")
     return f"4 of 5 labelled, 'e' kept as {type(out[4]).__name__} after 3 tries, and nothing was raised."
@@ -155,6 +178,7 @@ def _(fn: Any) -> str:
         ((100, 8, 1.5), 19.5, "100 calls, 8 at a time: 13 waves"),
         ((100, None, 1.5), 1.5, "no limit: everything in one wave"),
         ((0, 4, 1.5), 0.0, "no calls, no time"),
+        ((0, None, 1.5), 0.0, "no calls, no time, with no limit too"),
     ]
     for args, want, why in cases:
         got = call(fn, *args, returns=(int, float), want="the number of seconds", name=f"expected_wall_time{args}",
