@@ -502,6 +502,16 @@ async def _gather_notebook_semaphore(coros, limit):
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+async def _gather_without_await(coros, limit):  # the checker once graded this "could not use (CancelledError)"
+    sem = asyncio.Semaphore(limit)
+
+    async def one(c):
+        async with sem:
+            return await c
+
+    return asyncio.gather(*(one(c) for c in coros))
+
+
 async def _gather_around_whole_gather(coros, limit):
     sem = asyncio.Semaphore(limit)
     async with sem:
@@ -703,6 +713,7 @@ WRONG = [
     ("10.1", _gather_semaphore_per_task, "the semaphore is not shared: create one outside and use it in every task"),
     ("10.1", _gather_around_whole_gather, "acquire a semaphore around each `await`"),
     ("10.1", _gather_notebook_semaphore, "never reads `limit`: create one asyncio.Semaphore(limit) inside it"),
+    ("10.1", _gather_without_await, "instead of its result: await it, e.g. `return await asyncio.gather(...)`"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items)), "must not sink the batch"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items), return_exceptions=True),
      "retry the failed items"),

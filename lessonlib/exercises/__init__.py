@@ -148,7 +148,11 @@ def run_async(fn: Any, *args: Any, **kwargs: Any) -> Any:
     notebook's own loop refuses asyncio.run)."""
     async def inside() -> Any:
         out = fn(*args, **kwargs)
-        return (await out) if inspect.isawaitable(out) else out
+        out = (await out) if inspect.isawaitable(out) else out
+        if inspect.isawaitable(out):  # `return asyncio.gather(...)` in an async def: cancelled when this loop ends
+            raise NotYet(f"your function returned {an(type(out).__name__)} instead of its result: await it, "
+                         "e.g. `return await asyncio.gather(...)`.")
+        return out
 
     with asyncio.Runner() as runner:
         _LOOPS[threading.get_ident()] = runner.get_loop()
