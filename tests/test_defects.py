@@ -201,6 +201,32 @@ def test_1_responses_api_stream_is_metered(tmp_path, upstream):
     assert budget.spent_usd == pytest.approx((12 * 0.75 + 30 * 4.50) / 1e6) and budget.estimated == 0
 
 
+def test_1_a_responses_stream_cut_at_max_output_tokens_is_metered(tmp_path, upstream):
+    # A reasoning model that spends all of max_output_tokens thinking ends with response.incomplete, not
+    # response.completed, and streams no text; the provider still bills the usage that event carries.
+    usage = {"input_tokens": 12, "output_tokens": 64, "output_tokens_details": {"reasoning_tokens": 64}}
+    events = [
+        {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5.4-mini", "status": "in_progress"}},
+        {"type": "response.incomplete", "response": {"id": "resp_1", "model": "gpt-5.4-mini", "status": "incomplete",
+                                                     "incomplete_details": {"reason": "max_output_tokens"},
+                                                     "usage": usage}},
+    ]
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse(events, names=True))
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        import httpx2
+
+        with httpx2.stream("POST", srv.openai_base_url + "/responses", headers={"host": f"127.0.0.1:{srv.port}"},
+                           json={"model": "gpt-5.4-mini", "input": "hi", "stream": True,
+                                 "max_output_tokens": 64}) as r:
+            r.read()
+    finally:
+        srv.stop()
+    assert budget.spent_usd == pytest.approx((12 * 0.75 + 64 * 4.50) / 1e6)
+    assert budget.calls == 1 and budget.estimated == 0
+
+
 def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream):
     def slow(h, body):
         h.send_response(200)
