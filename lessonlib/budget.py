@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .prices import cost_usd, price_for
 from .providers import Provider
 
-__all__ = ["Budget", "spent"]
+__all__ = ["Budget", "session_budget", "spent"]
 
 DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
@@ -101,6 +101,13 @@ class Budget:
             unpriced = ", ".join(sorted(self.unpriced))
             text += f" (not priced, so not counted: {unpriced}; add them to lessonlib/prices.py)"
         return text
+
+
+def session_budget(limit_usd: float) -> Budget:
+    """This kernel session's cap at ``limit_usd``: a re-run of the set-up cell keeps what was spent so far."""
+    budget = _CURRENT.get("budget") or Budget(limit_usd=limit_usd)
+    budget.limit_usd = limit_usd
+    return budget
 
 
 def spent() -> str:

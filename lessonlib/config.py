@@ -23,7 +23,7 @@ from typing import Any
 from dotenv import find_dotenv, load_dotenv
 
 from ._testhooks import server_options
-from .budget import Budget, check_model_is_priced
+from .budget import check_model_is_priced, session_budget
 from .display import install_error_display, ipython_shell
 from .errors import CassetteError, LessonSetupError
 from .providers import PROVIDERS
@@ -319,7 +319,7 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     # Issue 13: a key is needed only by the provider a cell calls. A missing or unusable key does not stop the
     # set-up: the local server answers that provider's first call with the reason, naming the key.
     key_problems = {p: str(e) for p in PROVIDERS if mode != "replay" and (e := settings.key_problem(p))}
-    budget = None if settings.budget_usd is None or mode == "replay" else Budget(limit_usd=settings.budget_usd)
+    budget = None if settings.budget_usd is None or mode == "replay" else session_budget(settings.budget_usd)
     # plain live mode: the SDKs talk to the providers directly (a provider without a usable key excepted, below)
     if mode != "live" or budget is not None or key_problems:
         try:

@@ -261,6 +261,28 @@ def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream
     assert budget.reserved_usd == 0 and budget.spent_usd > 0  # what streamed before the hang-up is estimated
 
 
+def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream):
+    from lessonlib import budget as budget_module
+
+    monkeypatch.setattr(budget_module, "_CURRENT", {})  # this test's kernel session: nothing spent yet
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(out=body["max_completion_tokens"])))
+    for name, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "0.06", "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1"}.items():
+        monkeypatch.setenv(name, value)
+
+    def call() -> None:  # up to $0.045 of the $0.06 cap
+        openai.OpenAI(max_retries=0).chat.completions.create(model="gpt-5.4-mini", max_completion_tokens=10_000,
+                                                               messages=ASK)
+
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    call()
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)  # the set-up cell, run again
+    assert "on 1 calls" in lessonlib.budget.spent()
+    with pytest.raises(openai.APIStatusError, match="Spending cap reached") as info:
+        call()
+    assert info.value.status_code == 402 and len(Upstream.seen) == 1
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "lots", "1e9"])
 def test_1_bad_budget_says_it_is_about_the_budget(monkeypatch, value):
     monkeypatch.setenv("LESSON_MODE", "live")
