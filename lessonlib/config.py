@@ -125,7 +125,8 @@ class Settings:
             if model := env.get(p.model_env, "").strip():
                 s.models[p.name] = model
                 s.chosen_models.add(p.name)
-            s.upstreams[p.name] = (env.get(p.upstream_env) or env.get(p.base_url_env) or p.upstream).strip()
+            upstream = env.get(p.upstream_env, "").strip() or env.get(p.base_url_env, "").strip()
+            s.upstreams[p.name] = upstream or p.upstream  # a blank value is unset
         s.speed = s._number(env, "LESSON_REPLAY_SPEED", 1.0, 10.0,
                             "use 1 (as recorded), 0 (instant), or up to 10: it multiplies every recorded pause, "
                             "so 2 is twice as slow and 0.5 twice as fast")
@@ -311,6 +312,9 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         install_error_display()
     if settings.problems:
         raise settings.problems[0]
+    for p in PROVIDERS.values():  # an empty OPENAI_BASE_URL= means the provider, here as in Settings: not the URL ""
+        if not os.environ.get(p.base_url_env, "-").strip():
+            _set_env(p.base_url_env, None)
     mode = settings.mode
     course = Course(name=name, mode=mode, openai_model=settings.openai_model,
                     anthropic_model=settings.anthropic_model, cassette=settings.cassette(name),

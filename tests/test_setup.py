@@ -105,6 +105,28 @@ def test_live_mode_with_keys_points_sdks_at_the_providers(monkeypatch):
     assert course.server is None and "OPENAI_BASE_URL" not in os.environ
 
 
+def test_an_emptied_base_url_line_means_the_provider_for_the_sdks_too(monkeypatch, tmp_path):
+    # `# OPENAI_BASE_URL=http://localhost:11434/v1` uncommented and its URL deleted (or blank): lessonlib reads it as
+    # unset, but both SDKs take an empty *_BASE_URL as the base URL "" and fail with "Connection error."
+    import os
+
+    import anthropic
+    import openai
+
+    for var in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "LESSON_MODE"):
+        monkeypatch.setenv(var, "placeholder")  # so that monkeypatch removes what .env loads
+        monkeypatch.delenv(var)
+    env = tmp_path / ".env"
+    env.write_text(f"LESSON_MODE=live\nOPENAI_API_KEY={GOOD_OPENAI}\nANTHROPIC_API_KEY={GOOD_ANTHROPIC}\n"
+                   "OPENAI_BASE_URL=\nANTHROPIC_BASE_URL=\" \"\n")
+    course = lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    assert course.server is None and course.local == ()
+    assert str(openai.OpenAI().base_url) == "https://api.openai.com/v1/"
+    assert str(anthropic.Anthropic().base_url) == "https://api.anthropic.com"
+    _stop_active()
+    assert os.environ["OPENAI_BASE_URL"] == ""  # the learner's environment is given back as it was
+
+
 def test_live_mode_against_a_local_server_needs_no_key(monkeypatch):
     monkeypatch.setenv("LESSON_MODE", "live")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
