@@ -103,7 +103,8 @@ class Settings:
         s.full_tracebacks = env.get("LESSON_FULL_TRACEBACKS", "").strip().lower() in ("1", "true", "yes")
 
         def where(name: str) -> str:
-            n = next((n for n, text in enumerate(lines, 1) if re.match(rf"\s*(export\s+)?{name}\s*=", text)), 0)
+            # the last line that sets it: the one python-dotenv keeps
+            n = max((n for n, text in enumerate(lines, 1) if re.match(rf"\s*(export\s+)?{name}\s*=", text)), default=0)
             return f"line {n} of {s.env_file}" if n else "the environment"
 
         key_lines = " or ".join(f"{p.key_env}=..." for p in PROVIDERS.values())

@@ -354,6 +354,18 @@ def test_3_setup_shows_the_shape_and_the_line(tmp_path, name, value):
     assert f"{name} (line 2 of {env})" in message and "…(" in message and "chars)" in message
 
 
+def test_3_a_repeated_setting_is_shown_at_the_line_that_counts(tmp_path):
+    env = tmp_path / ".env"  # python-dotenv keeps the last of two lines for one name
+    env.write_text(f"LESSON_MODE=replay\nOPENAI_API_KEY=\nLESSON_MODE=live{OPENAI_KEY}\n")
+    os.environ.pop("LESSON_MODE", None)
+    try:
+        with pytest.raises(LessonSetupError) as info:
+            lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    finally:
+        os.environ.pop("LESSON_MODE", None)
+    assert f"LESSON_MODE (line 3 of {env})" in str(info.value)
+
+
 def test_3_doctor_fails_on_a_key_in_a_model_id(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "find_env_file", lambda: None)
     monkeypatch.setenv("LESSON_OPENAI_MODEL", OPENAI_KEY)
