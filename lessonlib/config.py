@@ -98,6 +98,9 @@ class Settings:
             except UnicodeDecodeError:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
                            "save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again")
+            except OSError as exc:  # e.g. made with sudo: the learner may not read it
+                s._problem(".env", f"{s.env_file} could not be read ({exc.strerror})",
+                           "make it readable by you (or delete it and copy .env.example again)")
         env = learner_environ()
         s.keys = {p.name: env.get(p.key_env, "").strip() for p in PROVIDERS.values()}
         s.full_tracebacks = env.get("LESSON_FULL_TRACEBACKS", "").strip().lower() in ("1", "true", "yes")

@@ -516,6 +516,26 @@ def test_8_non_utf8_env_gets_one_sentence(monkeypatch, tmp_path, capsys, encodin
     assert code == 1 and f"✘ .env: {env} is not UTF-8 text" in out and "crashed" not in out
 
 
+def test_8_unreadable_env_gets_one_sentence_not_a_traceback(monkeypatch, tmp_path, capsys):
+    env = tmp_path / ".env"  # e.g. made with `sudo` under umask 077: the learner may not read it
+    env.write_text("LESSON_MODE=replay\n")
+    read_bytes = Path.read_bytes
+
+    def refuse(path: Path) -> bytes:
+        if path == env:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(LessonSetupError) as info:
+        lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    assert f"{env} could not be read (Permission denied)" in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.setattr(doctor, "find_env_file", lambda: env)
+    code = doctor.run_doctor()
+    out = capsys.readouterr().out
+    assert code == 1 and f"✘ .env: {env} could not be read (Permission denied)" in out
+
+
 # ---- 9. bad framing from other local processes -------------------------------------------------------------
 
 
