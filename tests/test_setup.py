@@ -156,3 +156,22 @@ def test_default_models_are_current_in_the_installed_sdks():
     assert DEFAULT_OPENAI_MODEL in get_args(ChatModel)
     assert DEFAULT_ANTHROPIC_MODEL in anthropic_ids, f"{DEFAULT_ANTHROPIC_MODEL} is not in anthropic's Model list"
     assert DEFAULT_ANTHROPIC_MODEL not in DEPRECATED_MODELS
+
+
+# ---- lessonlib.display ---------------------------------------------------------------------------------------
+
+
+def test_show_json_shows_sdk_objects_inside_a_list_or_dict_as_json(capsys):
+    from anthropic.types import Message
+
+    from lessonlib.display import show_json
+
+    message = Message.model_validate({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-5-5",
+        "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 1}})
+    show_json(message.content)  # a list of content blocks, as a learner looks at them
+    show_json({"usage": message.usage})
+    out = capsys.readouterr().out
+    assert out == ('[\n  {\n    "text": "Hi",\n    "type": "text"\n  }\n]\n'
+                   '{\n  "usage": {\n    "input_tokens": 3,\n    "output_tokens": 1\n  }\n}\n')
