@@ -314,6 +314,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     test_options = server_options(name, settings.mode)  # the test suite's switches; none in a learner's kernel
     if not settings.full_tracebacks:  # .env is read by now: LESSON_FULL_TRACEBACKS may be set there
         install_error_display()
+    elif (shell := ipython_shell()) is not None:  # set since an earlier run: the short display comes off
+        shell.set_custom_exc((), None)
     if settings.problems:
         raise settings.problems[0]
     for p in PROVIDERS.values():  # an empty OPENAI_BASE_URL= means the provider, here as in Settings: not the URL ""

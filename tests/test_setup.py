@@ -175,3 +175,22 @@ def test_show_json_shows_sdk_objects_inside_a_list_or_dict_as_json(capsys):
     out = capsys.readouterr().out
     assert out == ('[\n  {\n    "text": "Hi",\n    "type": "text"\n  }\n]\n'
                    '{\n  "usage": {\n    "input_tokens": 3,\n    "output_tokens": 1\n  }\n}\n')
+
+
+def test_full_tracebacks_asked_for_before_a_re_run_of_setup_are_shown(monkeypatch, tmp_path):
+    # A short traceback's note says "LESSON_FULL_TRACEBACKS=1 shows them": set, then the set-up cell re-run.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("LESSON_MODE", "replay")
+    monkeypatch.delenv("LESSON_FULL_TRACEBACKS", raising=False)
+    shell = InteractiveShell.instance()
+    try:
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+        assert LessonSetupError in shell.custom_exceptions  # short tracebacks
+        monkeypatch.setenv("LESSON_FULL_TRACEBACKS", "1")
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+        assert shell.custom_exceptions == ()
+    finally:
+        _stop_active()
+        InteractiveShell.clear_instance()
