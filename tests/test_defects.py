@@ -283,6 +283,17 @@ def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream
     assert info.value.status_code == 402 and len(Upstream.seen) == 1
 
 
+def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
+    from lessonlib.budget import check_model_is_priced
+    from lessonlib.prices import PRICES, price_for
+
+    assert price_for("gpt-5.5-2026-04-23") is PRICES["gpt-5.5"]  # a dated snapshot is the same model
+    assert price_for("claude-haiku-5-5-20261001") is PRICES["claude-haiku-5-5"]
+    for model in ("gpt-5.5-pro", "gpt-5.5-pro-2026-04-23"):  # in the SDK's model list, and far dearer
+        assert price_for(model) is None
+    assert "gpt-5.5-pro has no price" in check_model_is_priced("gpt-5.5-pro")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "lots", "1e9"])
 def test_1_bad_budget_says_it_is_about_the_budget(monkeypatch, value):
     monkeypatch.setenv("LESSON_MODE", "live")
