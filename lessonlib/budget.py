@@ -2,8 +2,9 @@
 
 Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's local server (in live mode
 too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
-plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset). A call
-that does not fit beside what is spent and reserved is refused, so concurrent calls cannot overshoot the cap.
+plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset), for each of
+``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
+overshoot the cap.
 When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage
 is estimated from its text). ``lessonlib.budget.spent()`` shows the total. Taught in: 01_setup (workshop notes).
 """
@@ -34,7 +35,8 @@ def worst_case(request_body: bytes) -> tuple[str | None, int, int]:
     limits = [data.get(k) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
     out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
     model = data.get("model") if isinstance(data.get("model"), str) else None
-    return model, len(request_body) // 3 + 1, out
+    choices = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 1 else 1  # Chat Completions bills each
+    return model, len(request_body) // 3 + 1, out * choices
 
 
 @dataclass

@@ -283,6 +283,14 @@ def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream
     assert info.value.status_code == 402 and len(Upstream.seen) == 1
 
 
+def test_1_every_choice_of_n_is_reserved():
+    # Chat Completions bills "the number of generated tokens across all of the choices"
+    body = {"model": "gpt-5.4-mini", "messages": ASK, "max_completion_tokens": 10_000, "n": 5}
+    refused = Budget(limit_usd=0.10).reserve(json.dumps(body).encode())  # up to 5 x $0.045
+    assert isinstance(refused, str) and "Spending cap reached for this call" in refused and "50,000" in refused
+    assert isinstance(Budget(limit_usd=0.10).reserve(json.dumps({**body, "n": 1}).encode()), float)
+
+
 def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
     from lessonlib.budget import check_model_is_priced
     from lessonlib.prices import PRICES, price_for
