@@ -2,8 +2,9 @@
 
 Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's local server (in live mode
 too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
-plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset). A call
-that does not fit beside what is spent and reserved is refused, so concurrent calls cannot overshoot the cap.
+plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset), for each of
+``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
+overshoot the cap.
 When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage
 is estimated from its text). ``lessonlib.budget.spent()`` shows the total. Taught in: 01_setup (workshop notes).
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from .prices import cost_usd, price_for
 from .providers import Provider
 
-__all__ = ["Budget", "spent"]
+__all__ = ["Budget", "session_budget", "spent"]
 
 DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
@@ -34,7 +35,8 @@ def worst_case(request_body: bytes) -> tuple[str | None, int, int]:
     limits = [data.get(k) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
     out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
     model = data.get("model") if isinstance(data.get("model"), str) else None
-    return model, len(request_body) // 3 + 1, out
+    choices = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 1 else 1  # Chat Completions bills each
+    return model, len(request_body) // 3 + 1, out * choices
 
 
 @dataclass
@@ -101,6 +103,13 @@ class Budget:
             unpriced = ", ".join(sorted(self.unpriced))
             text += f" (not priced, so not counted: {unpriced}; add them to lessonlib/prices.py)"
         return text
+
+
+def session_budget(limit_usd: float) -> Budget:
+    """This kernel session's cap at ``limit_usd``: a re-run of the set-up cell keeps what was spent so far."""
+    budget = _CURRENT.get("budget") or Budget(limit_usd=limit_usd)
+    budget.limit_usd = limit_usd
+    return budget
 
 
 def spent() -> str:

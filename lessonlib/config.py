@@ -23,7 +23,7 @@ from typing import Any
 from dotenv import find_dotenv, load_dotenv
 
 from ._testhooks import server_options
-from .budget import Budget, check_model_is_priced
+from .budget import check_model_is_priced, session_budget
 from .display import install_error_display, ipython_shell
 from .errors import CassetteError, LessonSetupError
 from .providers import PROVIDERS
@@ -98,12 +98,16 @@ class Settings:
             except UnicodeDecodeError:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
                            "save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again")
+            except OSError as exc:  # e.g. made with sudo: the learner may not read it
+                s._problem(".env", f"{s.env_file} could not be read ({exc.strerror})",
+                           "make it readable by you (or delete it and copy .env.example again)")
         env = learner_environ()
         s.keys = {p.name: env.get(p.key_env, "").strip() for p in PROVIDERS.values()}
         s.full_tracebacks = env.get("LESSON_FULL_TRACEBACKS", "").strip().lower() in ("1", "true", "yes")
 
         def where(name: str) -> str:
-            n = next((n for n, text in enumerate(lines, 1) if re.match(rf"\s*(export\s+)?{name}\s*=", text)), 0)
+            # the last line that sets it: the one python-dotenv keeps
+            n = max((n for n, text in enumerate(lines, 1) if re.match(rf"\s*(export\s+)?{name}\s*=", text)), default=0)
             return f"line {n} of {s.env_file}" if n else "the environment"
 
         key_lines = " or ".join(f"{p.key_env}=..." for p in PROVIDERS.values())
@@ -125,7 +129,8 @@ class Settings:
             if model := env.get(p.model_env, "").strip():
                 s.models[p.name] = model
                 s.chosen_models.add(p.name)
-            s.upstreams[p.name] = (env.get(p.upstream_env) or env.get(p.base_url_env) or p.upstream).strip()
+            upstream = env.get(p.upstream_env, "").strip() or env.get(p.base_url_env, "").strip()
+            s.upstreams[p.name] = upstream or p.upstream  # a blank value is unset
         s.speed = s._number(env, "LESSON_REPLAY_SPEED", 1.0, 10.0,
                             "use 1 (as recorded), 0 (instant), or up to 10: it multiplies every recorded pause, "
                             "so 2 is twice as slow and 0.5 twice as fast")
@@ -309,8 +314,13 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     test_options = server_options(name, settings.mode)  # the test suite's switches; none in a learner's kernel
     if not settings.full_tracebacks:  # .env is read by now: LESSON_FULL_TRACEBACKS may be set there
         install_error_display()
+    elif (shell := ipython_shell()) is not None:  # set since an earlier run: the short display comes off
+        shell.set_custom_exc((), None)
     if settings.problems:
         raise settings.problems[0]
+    for p in PROVIDERS.values():  # an empty OPENAI_BASE_URL= means the provider, here as in Settings: not the URL ""
+        if not os.environ.get(p.base_url_env, "-").strip():
+            _set_env(p.base_url_env, None)
     mode = settings.mode
     course = Course(name=name, mode=mode, openai_model=settings.openai_model,
                     anthropic_model=settings.anthropic_model, cassette=settings.cassette(name),
@@ -319,7 +329,7 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     # Issue 13: a key is needed only by the provider a cell calls. A missing or unusable key does not stop the
     # set-up: the local server answers that provider's first call with the reason, naming the key.
     key_problems = {p: str(e) for p in PROVIDERS if mode != "replay" and (e := settings.key_problem(p))}
-    budget = None if settings.budget_usd is None or mode == "replay" else Budget(limit_usd=settings.budget_usd)
+    budget = None if settings.budget_usd is None or mode == "replay" else session_budget(settings.budget_usd)
     # plain live mode: the SDKs talk to the providers directly (a provider without a usable key excepted, below)
     if mode != "live" or budget is not None or key_problems:
         try:

@@ -64,7 +64,9 @@ def install_error_display() -> None:
 
 
 def show_json(obj: Any) -> None:
-    """Print an SDK response (a Pydantic model), a dict or a list as indented JSON."""
-    if hasattr(obj, "model_dump"):
-        obj = obj.model_dump(mode="json", exclude_unset=True)
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    """Print an SDK response (a Pydantic model), a dict or a list (of them too) as indented JSON."""
+
+    def plain(value: Any) -> Any:  # also the SDK objects inside a list or a dict (message.content)
+        return value.model_dump(mode="json", exclude_unset=True) if hasattr(value, "model_dump") else str(value)
+
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=plain))

@@ -6,6 +6,7 @@ dashboard is the truth. Taught in: 02_openai_chat (cost of a call); used by the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +39,13 @@ PRICES: dict[str, Price] = {
 }
 
 
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")  # OpenAI's -2026-03-17, Anthropic's -20261001
+
+
 def price_for(model: str) -> Price | None:
-    """The price row for a model id, also for dated snapshots (``gpt-5.4-mini-2026-03-17``)."""
-    names = sorted(PRICES, key=len, reverse=True)  # the longest match: gpt-5.4-mini before gpt-5.4
-    return next((PRICES[n] for n in names if model == n or model.startswith(n + "-")), None)
+    """The price row for a model id, also for dated snapshots (``gpt-5.4-mini-2026-03-17``); another model whose
+    name only starts with a priced one (``gpt-5.5-pro``) has none."""
+    return PRICES.get(_SNAPSHOT.sub("", model)) or PRICES.get(model)
 
 
 def usage_tokens(usage: Any) -> tuple[int, int]:

@@ -36,10 +36,11 @@ def sse_data(body: str) -> Iterator[dict[str, Any]]:
 
 
 def _openai_stream(events: Iterator[dict[str, Any]]) -> Usage:
-    """Chat Completions: usage in the last chunk (if asked for); Responses API: in ``response.completed``."""
+    """Chat Completions: usage in the last chunk (if asked for); Responses API: in the final event,
+    ``response.completed``, or ``response.incomplete`` / ``response.failed`` (billed too)."""
     model, usage, text = None, None, []
     for event in events:
-        if event.get("type") == "response.completed":
+        if event.get("type") in ("response.completed", "response.incomplete", "response.failed"):
             response = event.get("response") or {}
             model, usage = response.get("model") or model, response.get("usage") or usage
         elif event.get("object") == "chat.completion.chunk":

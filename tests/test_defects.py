@@ -201,6 +201,32 @@ def test_1_responses_api_stream_is_metered(tmp_path, upstream):
     assert budget.spent_usd == pytest.approx((12 * 0.75 + 30 * 4.50) / 1e6) and budget.estimated == 0
 
 
+def test_1_a_responses_stream_cut_at_max_output_tokens_is_metered(tmp_path, upstream):
+    # A reasoning model that spends all of max_output_tokens thinking ends with response.incomplete, not
+    # response.completed, and streams no text; the provider still bills the usage that event carries.
+    usage = {"input_tokens": 12, "output_tokens": 64, "output_tokens_details": {"reasoning_tokens": 64}}
+    events = [
+        {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5.4-mini", "status": "in_progress"}},
+        {"type": "response.incomplete", "response": {"id": "resp_1", "model": "gpt-5.4-mini", "status": "incomplete",
+                                                     "incomplete_details": {"reason": "max_output_tokens"},
+                                                     "usage": usage}},
+    ]
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse(events, names=True))
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        import httpx2
+
+        with httpx2.stream("POST", srv.openai_base_url + "/responses", headers={"host": f"127.0.0.1:{srv.port}"},
+                           json={"model": "gpt-5.4-mini", "input": "hi", "stream": True,
+                                 "max_output_tokens": 64}) as r:
+            r.read()
+    finally:
+        srv.stop()
+    assert budget.spent_usd == pytest.approx((12 * 0.75 + 64 * 4.50) / 1e6)
+    assert budget.calls == 1 and budget.estimated == 0
+
+
 def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream):
     def slow(h, body):
         h.send_response(200)
@@ -233,6 +259,47 @@ def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream
     finally:
         srv.stop()
     assert budget.reserved_usd == 0 and budget.spent_usd > 0  # what streamed before the hang-up is estimated
+
+
+def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream):
+    from lessonlib import budget as budget_module
+
+    monkeypatch.setattr(budget_module, "_CURRENT", {})  # this test's kernel session: nothing spent yet
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(out=body["max_completion_tokens"])))
+    for name, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "0.06", "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1"}.items():
+        monkeypatch.setenv(name, value)
+
+    def call() -> None:  # up to $0.045 of the $0.06 cap
+        openai.OpenAI(max_retries=0).chat.completions.create(model="gpt-5.4-mini", max_completion_tokens=10_000,
+                                                               messages=ASK)
+
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    call()
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)  # the set-up cell, run again
+    assert "on 1 calls" in lessonlib.budget.spent()
+    with pytest.raises(openai.APIStatusError, match="Spending cap reached") as info:
+        call()
+    assert info.value.status_code == 402 and len(Upstream.seen) == 1
+
+
+def test_1_every_choice_of_n_is_reserved():
+    # Chat Completions bills "the number of generated tokens across all of the choices"
+    body = {"model": "gpt-5.4-mini", "messages": ASK, "max_completion_tokens": 10_000, "n": 5}
+    refused = Budget(limit_usd=0.10).reserve(json.dumps(body).encode())  # up to 5 x $0.045
+    assert isinstance(refused, str) and "Spending cap reached for this call" in refused and "50,000" in refused
+    assert isinstance(Budget(limit_usd=0.10).reserve(json.dumps({**body, "n": 1}).encode()), float)
+
+
+def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
+    from lessonlib.budget import check_model_is_priced
+    from lessonlib.prices import PRICES, price_for
+
+    assert price_for("gpt-5.5-2026-04-23") is PRICES["gpt-5.5"]  # a dated snapshot is the same model
+    assert price_for("claude-haiku-5-5-20261001") is PRICES["claude-haiku-5-5"]
+    for model in ("gpt-5.5-pro", "gpt-5.5-pro-2026-04-23"):  # in the SDK's model list, and far dearer
+        assert price_for(model) is None
+    assert "gpt-5.5-pro has no price" in check_model_is_priced("gpt-5.5-pro")
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "lots", "1e9"])
@@ -304,6 +371,18 @@ def test_3_setup_shows_the_shape_and_the_line(tmp_path, name, value):
     message = str(info.value)
     assert_no_key(message)
     assert f"{name} (line 2 of {env})" in message and "…(" in message and "chars)" in message
+
+
+def test_3_a_repeated_setting_is_shown_at_the_line_that_counts(tmp_path):
+    env = tmp_path / ".env"  # python-dotenv keeps the last of two lines for one name
+    env.write_text(f"LESSON_MODE=replay\nOPENAI_API_KEY=\nLESSON_MODE=live{OPENAI_KEY}\n")
+    os.environ.pop("LESSON_MODE", None)
+    try:
+        with pytest.raises(LessonSetupError) as info:
+            lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    finally:
+        os.environ.pop("LESSON_MODE", None)
+    assert f"LESSON_MODE (line 3 of {env})" in str(info.value)
 
 
 def test_3_doctor_fails_on_a_key_in_a_model_id(monkeypatch, capsys):
@@ -454,6 +533,26 @@ def test_8_non_utf8_env_gets_one_sentence(monkeypatch, tmp_path, capsys, encodin
     code = doctor.run_doctor()
     out = capsys.readouterr().out
     assert code == 1 and f"✘ .env: {env} is not UTF-8 text" in out and "crashed" not in out
+
+
+def test_8_unreadable_env_gets_one_sentence_not_a_traceback(monkeypatch, tmp_path, capsys):
+    env = tmp_path / ".env"  # e.g. made with `sudo` under umask 077: the learner may not read it
+    env.write_text("LESSON_MODE=replay\n")
+    read_bytes = Path.read_bytes
+
+    def refuse(path: Path) -> bytes:
+        if path == env:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(LessonSetupError) as info:
+        lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    assert f"{env} could not be read (Permission denied)" in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.setattr(doctor, "find_env_file", lambda: env)
+    code = doctor.run_doctor()
+    out = capsys.readouterr().out
+    assert code == 1 and f"✘ .env: {env} could not be read (Permission denied)" in out
 
 
 # ---- 9. bad framing from other local processes -------------------------------------------------------------

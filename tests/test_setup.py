@@ -105,6 +105,28 @@ def test_live_mode_with_keys_points_sdks_at_the_providers(monkeypatch):
     assert course.server is None and "OPENAI_BASE_URL" not in os.environ
 
 
+def test_an_emptied_base_url_line_means_the_provider_for_the_sdks_too(monkeypatch, tmp_path):
+    # `# OPENAI_BASE_URL=http://localhost:11434/v1` uncommented and its URL deleted (or blank): lessonlib reads it as
+    # unset, but both SDKs take an empty *_BASE_URL as the base URL "" and fail with "Connection error."
+    import os
+
+    import anthropic
+    import openai
+
+    for var in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "LESSON_MODE"):
+        monkeypatch.setenv(var, "placeholder")  # so that monkeypatch removes what .env loads
+        monkeypatch.delenv(var)
+    env = tmp_path / ".env"
+    env.write_text(f"LESSON_MODE=live\nOPENAI_API_KEY={GOOD_OPENAI}\nANTHROPIC_API_KEY={GOOD_ANTHROPIC}\n"
+                   "OPENAI_BASE_URL=\nANTHROPIC_BASE_URL=\" \"\n")
+    course = lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    assert course.server is None and course.local == ()
+    assert str(openai.OpenAI().base_url) == "https://api.openai.com/v1/"
+    assert str(anthropic.Anthropic().base_url) == "https://api.anthropic.com"
+    _stop_active()
+    assert os.environ["OPENAI_BASE_URL"] == ""  # the learner's environment is given back as it was
+
+
 def test_live_mode_against_a_local_server_needs_no_key(monkeypatch):
     monkeypatch.setenv("LESSON_MODE", "live")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
@@ -134,3 +156,41 @@ def test_default_models_are_current_in_the_installed_sdks():
     assert DEFAULT_OPENAI_MODEL in get_args(ChatModel)
     assert DEFAULT_ANTHROPIC_MODEL in anthropic_ids, f"{DEFAULT_ANTHROPIC_MODEL} is not in anthropic's Model list"
     assert DEFAULT_ANTHROPIC_MODEL not in DEPRECATED_MODELS
+
+
+# ---- lessonlib.display ---------------------------------------------------------------------------------------
+
+
+def test_show_json_shows_sdk_objects_inside_a_list_or_dict_as_json(capsys):
+    from anthropic.types import Message
+
+    from lessonlib.display import show_json
+
+    message = Message.model_validate({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-5-5",
+        "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 1}})
+    show_json(message.content)  # a list of content blocks, as a learner looks at them
+    show_json({"usage": message.usage})
+    out = capsys.readouterr().out
+    assert out == ('[\n  {\n    "text": "Hi",\n    "type": "text"\n  }\n]\n'
+                   '{\n  "usage": {\n    "input_tokens": 3,\n    "output_tokens": 1\n  }\n}\n')
+
+
+def test_full_tracebacks_asked_for_before_a_re_run_of_setup_are_shown(monkeypatch, tmp_path):
+    # A short traceback's note says "LESSON_FULL_TRACEBACKS=1 shows them": set, then the set-up cell re-run.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("LESSON_MODE", "replay")
+    monkeypatch.delenv("LESSON_FULL_TRACEBACKS", raising=False)
+    shell = InteractiveShell.instance()
+    try:
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+        assert LessonSetupError in shell.custom_exceptions  # short tracebacks
+        monkeypatch.setenv("LESSON_FULL_TRACEBACKS", "1")
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+        assert shell.custom_exceptions == ()
+    finally:
+        _stop_active()
+        InteractiveShell.clear_instance()
