@@ -21,10 +21,12 @@ def _key_status(fn):
     for env, expected in cases:
         got = call(fn, env, want="a dict of two booleans", returns=dict)
         compare(got, expected, mistakes=[
-            (lambda got: secret in repr(got) or any(isinstance(v, str) for v in got.values()),
+            (lambda got: any(value in repr(got) for value in env.values() if value),
              "your dict contains the key itself: return True/False, never the value."),
             (lambda got: set(got) != set(_KEYS),
              f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(map(str, got))}."),
+            (lambda got: not all(isinstance(v, bool) for v in got.values()),
+             f"each value should be True or False (a bool); you returned {got}."),
         ], otherwise=f"for env with {sorted(env)} you returned {got}; an empty value counts as not set.")
     return "and no key value ever left the function."
 
