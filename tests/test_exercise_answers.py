@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import math
+import os
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -34,6 +35,12 @@ class Developer(BaseModel):  # the lesson's model that 06.2 subclasses
 
 def _openai_client_without_base_url(base_url):
     return openai.OpenAI(api_key="not-needed")
+
+
+def _client_from_environment(base_url):
+    os.environ["OPENAI_BASE_URL"] = base_url
+    os.environ["OPENAI_API_KEY"] = "not-needed"
+    return openai.OpenAI()
 
 
 def _cost_rounded(usage, input_per_m, output_per_m):
@@ -471,6 +478,7 @@ WRONG = [
     ("01.2", _openai_client_without_base_url, "pass base_url="),
     ("01.2", lambda base_url: openai.OpenAI(base_url=base_url, api_key="sk-local"), "api_key='not-needed'"),
     ("01.2", lambda base_url: base_url, "returned a str: return an openai.OpenAI client"),
+    ("01.2", _client_from_environment, "changed the environment (OPENAI_API_KEY, OPENAI_BASE_URL; the check put"),
     ("02.1", lambda c: {"text": c.choices[0].message.content, "prompt_tokens": c.usage.total_tokens,
                         "completion_tokens": c.usage.completion_tokens}, "total_tokens"),
     ("02.1", lambda c: {"text": c.choices[0].message.content, "prompt_tokens": c.usage.completion_tokens,
@@ -952,6 +960,14 @@ def test_right_answer_written_differently_passes(case, request):
 def test_every_exercise_has_wrong_and_alternative_answers():
     _load_all()
     assert set(EXERCISES) == {c[0] for c in WRONG} == {c[0] for c in RIGHT}
+
+
+def test_an_answer_that_sets_environment_variables_leaves_them_as_they_were(monkeypatch):
+    """01.2: the learner's key (or its absence) survives an answer that sets OPENAI_API_KEY."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-learner-own-key")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert not run("01.2", _client_from_environment).passed
+    assert os.environ["OPENAI_API_KEY"] == "sk-learner-own-key" and "OPENAI_BASE_URL" not in os.environ
 
 
 def test_a_jpeg_fallback_is_not_told_about_webp():

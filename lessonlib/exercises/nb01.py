@@ -36,9 +36,21 @@ def _key_status(fn):
           hint="OpenAI(base_url=base_url, api_key='not-needed') — constructor arguments win over environment "
                "variables.")
 def _make_client(fn):
+    import os
+
     import openai
 
+    before = dict(os.environ)
     client = call(fn, "http://127.0.0.1:11434/v1", want="an openai.OpenAI client", returns=openai.OpenAI)
+    changed = sorted(name for name in {*before, *os.environ} if before.get(name) != os.environ.get(name))
+    for name in changed:  # put the kernel's environment back: a later cell must not get "not-needed" as its key
+        if name in before:
+            os.environ[name] = before[name]
+        else:
+            del os.environ[name]
+    if changed:
+        raise NotYet(f"your function changed the environment ({', '.join(changed)}; the check put it back): "
+                     "pass base_url= and api_key= to OpenAI(...) instead.")
     if str(client.base_url).rstrip("/") != "http://127.0.0.1:11434/v1":
         raise NotYet(f"the client sends requests to {client.base_url}; pass base_url= to OpenAI(...).")
     if client.api_key != "not-needed":
