@@ -504,6 +504,7 @@ WRONG = [
     ("02.4", lambda c: not (c.choices[0].message.content or "").rstrip().endswith("."), "finish_reason"),
     ("02.4", lambda c: c.choices[0].finish_reason == "length" and bool(c.choices[0].message.content), "reasoning"),
     ("02.4", lambda c: c.choices[0].finish_reason, "returned a str: return True or False"),
+    ("02.4", lambda c: c.usage.completion_tokens >= 20, "the token count does not say whether the cap was hit"),
     ("03.1", lambda content: "".join(b.text for b in content), "block.type"),
     ("03.1", lambda content: "\n".join(b.text for b in content if b.type == "text"), "join them with ''"),
     ("03.1", lambda content: [b.text for b in content if b.type == "text"], "one string"),
