@@ -512,6 +512,8 @@ WRONG = [
      "the thinking block's text"),
     ("03.1", lambda content: "".join(b.text if b.type == "text" else str(getattr(b, "input", "")) for b in content),
      "tool_use content"),
+    ("03.1", lambda content: "".join(b.text for b in content.content if b.type == "text"),
+     "your code raised AttributeError: 'list' object has no attribute 'content'"),
     ("03.2", lambda ms: (ms.pop(0)["content"], ms), "changed the list"),
     ("03.2", lambda ms: ("\n\n".join(m["content"] for m in ms if m["role"] == "system") or None,
                          [m for m in ms if m["role"] != "system"]), "developer"),
