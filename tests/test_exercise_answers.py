@@ -528,6 +528,7 @@ WRONG = [
     ("03.3", lambda u: u.input_tokens + u.output_tokens + (u.cache_read_input_tokens or 0)
      + (u.cache_creation_input_tokens or 0) + u.cache_creation.ephemeral_5m_input_tokens, "twice"),
     ("03.3", lambda u: str(u.input_tokens + u.output_tokens), "returned a str: return the total as an int"),
+    ("03.3", lambda u: u["input_tokens"] + u["output_tokens"], "your code raised TypeError: 'Usage' object is not"),
     ("04.1", lambda chunks: "".join(c.choices[0].delta.content or "" for c in chunks), "choices == []"),
     ("04.1", _collect_adds_none, "`delta.content` is None on some chunks"),
     ("04.1", _collect_str_none, "contains 'None'"),
