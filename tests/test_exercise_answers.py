@@ -534,6 +534,8 @@ WRONG = [
     ("04.1", _collect_str_none, "contains 'None'"),
     ("04.1", lambda chunks: "", "you returned an empty string"),
     ("04.1", lambda chunks: [c.choices[0].delta.content for c in chunks if c.choices], "returned a list"),
+    ("04.1", lambda chunks: "".join(c["choices"][0]["delta"]["content"] or "" for c in chunks if c["choices"]),
+     "your code raised TypeError: 'ChatCompletionChunk' object is not subscriptable"),
     ("04.2", lambda arrivals: (arrivals[0][0], arrivals[-1][0]), "role chunk"),
     ("04.2", lambda arrivals: (next(t for t, text in arrivals if text), arrivals[-1][0]), "return (None, total) there"),
     ("04.2", lambda arrivals: (next((t for t, x in arrivals if x), None), sum(t for t, _ in arrivals)),
