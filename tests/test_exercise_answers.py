@@ -119,6 +119,14 @@ def _results_assistant_role(response, results):
     return [{"role": "assistant", "content": blocks}]
 
 
+def _results_text_first(response, results):  # the API refuses text before the tool results
+    if hasattr(response, "choices"):
+        return [{"role": "tool", "tool_call_id": c.id, "content": results[c.id]} for c in response.choices[0].message.tool_calls]
+    blocks = [{"type": "tool_result", "tool_use_id": b.id, "content": results[b.id]} for b in response.content
+              if b.type == "tool_use"]
+    return [{"role": "user", "content": [{"type": "text", "text": "Here are the results:"}, *blocks]}]
+
+
 def _problems_echo_schema(schema, arguments):  # issue 17: one message that echoes the whole schema
     props = schema.get("properties", {})
     ok = (all(r in arguments for r in schema.get("required", [])) and all(a in props for a in arguments)
@@ -571,6 +579,7 @@ WRONG = [
     ("05.2", _calls_as_dicts, "each item should be a (name, arguments) pair"),
     ("05.3", _results_user_role, "role 'tool'"),
     ("05.3", _results_assistant_role, "role 'user'"),
+    ("05.3", _results_text_first, "put the tool_result blocks first"),
     ("05.3", lambda r, results: [{"role": "tool", "tool_call_id": "call_1", "content": v} for v in results.values()]
      if hasattr(r, "choices") else [], "needs the tool_call_id"),
     ("05.3", lambda r, results: {"role": "tool"}, "returned a dict: return a list of messages"),

@@ -185,6 +185,9 @@ def _check_results(fn: Any) -> str:
             missing = sorted(set(ids) - set(got_ids))
             raise NotYet("every tool_use block needs a tool_result with its tool_use_id"
                          + (f"; missing: {missing}" if missing else f"; expected {ids}, got {got_ids}") + ".")
+        if any(b.get("type") != "tool_result" for b in blocks[:len(tool_results)]):
+            raise NotYet("put the tool_result blocks first in the user message's content, any text of your own "
+                         "after them: Anthropic wants the results first.")
         for b in tool_results:
             if b.get("content") != results[b["tool_use_id"]]:
                 raise NotYet(f"the tool_result for {b['tool_use_id']} should carry results[{b['tool_use_id']!r}] as content.")
