@@ -589,6 +589,8 @@ WRONG = [
     ("05.4", _problems_every_non_string, "An integer property may hold a number"),
     ("05.4", _problems_without_names, "name the argument"),
     ("05.4", lambda schema, arguments: None, "returned None"),
+    ("05.4", lambda schema, arguments: "; ".join(_problems_strict(schema, arguments)), "returned a str: return a list"),
+    ("05.4", lambda schema, arguments: not _problems_strict(schema, arguments), "returned a bool: return a list"),
     ("06.1", _NoLiteral, "level='wizard'"),
     ("06.1", _WithDefault, "without 'remote'"),
     ("06.1", _FloatPosting, "should be an int"),
@@ -749,6 +751,10 @@ def _problems_strict(schema, arguments):
         elif value not in spec.get("enum", [value]):
             found.append(f"'{name}'={value!r} is not one of {spec['enum']}")
     return found
+
+
+def _problems_yielded(schema, arguments):  # a generator of problems is fine too
+    yield from _problems_strict(schema, arguments)
 
 
 class _Salary(BaseModel):
@@ -917,6 +923,7 @@ RIGHT = [
     ("05.3", _results_loop),
     ("05.3", _results_with_a_note),
     ("05.4", _problems_strict),
+    ("05.4", _problems_yielded),
     ("06.1", _JobPosting),
     ("06.2", _TaggedAnnotated),
     ("06.3", _parse_isinstance),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
@@ -232,8 +233,9 @@ def _names(text: str, name: str) -> bool:
                "Put the argument's name in every message, e.g. f\"missing required argument {name!r}\".")
 def _check_validation(fn: Any) -> str:
     want = "a list of problems: [] when the arguments are fine"
+    kinds = (list, tuple, set, Iterator)  # not a str: its characters are no list of problems
     for schema, args in _GOOD_ARGS:
-        out = list(call(fn, schema, args, want=want))
+        out = list(call(fn, schema, args, want=want, returns=kinds))
         if out:
             raise NotYet(f"{args} fits its schema (properties {sorted(schema['properties'])}), but you reported {out}."
                          + (" An integer property may hold a number: check the type only where it says 'string'."
@@ -241,7 +243,7 @@ def _check_validation(fn: Any) -> str:
                          + (" Read the names from the `schema` you are given: it is not always WEATHER_SCHEMA."
                             if any("city" in str(p) for p in out) and schema is SEARCH_SCHEMA else ""))
     for schema, args, name, what in _BAD_ARGS:
-        out = [str(p) for p in call(fn, schema, args, want=want)]
+        out = [str(p) for p in call(fn, schema, args, want=want, returns=kinds)]
         if not out:
             raise NotYet(f"{args} has {what} ({name!r}), but you reported no problem.")
         if not any(_names(p, name) for p in out):
