@@ -733,6 +733,16 @@ def _results_with_a_note(response, results):  # a text block after the tool resu
     return [{"role": "user", "content": blocks + [{"type": "text", "text": "Those are all the results."}]}]
 
 
+def _results_as_text_blocks(response, results):  # content as a list of one text block: both SDKs take it
+    def text(call_id):
+        return [{"type": "text", "text": results[call_id]}]
+
+    if hasattr(response, "choices"):
+        return [{"role": "tool", "tool_call_id": c.id, "content": text(c.id)} for c in response.choices[0].message.tool_calls]
+    return [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": b.id, "content": text(b.id)}
+                                         for b in response.content if b.type == "tool_use"]}]
+
+
 def _problems_strict(schema, arguments):
     """Also checks integers; words its messages differently."""
     props = schema.get("properties", {})
@@ -922,6 +932,7 @@ RIGHT = [
     ("05.2", _calls_match),
     ("05.3", _results_loop),
     ("05.3", _results_with_a_note),
+    ("05.3", _results_as_text_blocks),
     ("05.4", _problems_strict),
     ("05.4", _problems_yielded),
     ("06.1", _JobPosting),

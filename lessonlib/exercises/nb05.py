@@ -145,6 +145,11 @@ def _check_extract(fn: Any) -> str:
     return "works on both providers' recorded responses, including text-only ones."
 
 
+def _carries(content: Any, text: str) -> bool:
+    """Whether a tool result's content is `text`: the string, or a list of one text block of it (both SDKs take it)."""
+    return content == text or content == [{"type": "text", "text": text}]
+
+
 @exercise("05.3", title="tool-result messages for both providers",
           idea="Each result must say which call it answers. The providers differ in how many messages carry the "
                "results, and in the role of that message.",
@@ -170,7 +175,7 @@ def _check_results(fn: Any) -> str:
                 if msg.get("tool_call_id") != call_id:
                     raise NotYet("each tool message needs the tool_call_id of the call it answers "
                                  f"(expected {call_id}, got {msg.get('tool_call_id')!r}).")
-                if msg.get("content") != results[call_id]:
+                if not _carries(msg.get("content"), results[call_id]):
                     raise NotYet(f"the content of the answer to {call_id} should be results[{call_id!r}].")
             continue
         if len(out) != 1:
@@ -190,7 +195,7 @@ def _check_results(fn: Any) -> str:
             raise NotYet("put the tool_result blocks first in the user message's content, any text of your own "
                          "after them: Anthropic wants the results first.")
         for b in tool_results:
-            if b.get("content") != results[b["tool_use_id"]]:
+            if not _carries(b.get("content"), results[b["tool_use_id"]]):
                 raise NotYet(f"the tool_result for {b['tool_use_id']} should carry results[{b['tool_use_id']!r}] as content.")
     return "one tool message per call for OpenAI, one user message of tool_result blocks for Anthropic."
 
