@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lessonlib.exercises import NotYet, call, compare, exercise
+from lessonlib.exercises import NotYet, an, call, compare, exercise
 from lessonlib.exercises.fixtures import anthropic_usage, message
 
 
@@ -78,6 +78,9 @@ def _pair(fn: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[dict[str, 
     out = call(fn, messages, returns=(tuple, list), want="a pair (system, messages)")
     if len(out) != 2 or not isinstance(out[1], list):
         raise NotYet(f"return a pair (system, messages): a str or None, then a list of messages; you returned {out!r:.80}.")
+    if not all(isinstance(m, dict) for m in out[1]):
+        raise NotYet(f"keep the other messages as the dicts they are ({{'role': ..., 'content': ...}}); your list "
+                     f"holds {an(type(next(m for m in out[1] if not isinstance(m, dict))).__name__)}.")
     return out[0], out[1]
 
 
