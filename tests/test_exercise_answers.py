@@ -93,6 +93,12 @@ def _tool_extra_key(tool):
     return out
 
 
+def _calls_after_the_text(response):  # Claude's reply has its text first, so the calls are content[1:]
+    if hasattr(response, "choices"):
+        return [(c.function.name, json.loads(c.function.arguments)) for c in response.choices[0].message.tool_calls or []]
+    return [(b.name, b.input) for b in response.content[1:]]
+
+
 def _calls_as_dicts(response):
     if hasattr(response, "choices"):
         return [{"name": c.function.name} for c in response.choices[0].message.tool_calls or []]
@@ -580,6 +586,7 @@ WRONG = [
      if hasattr(r, "choices") else [(b.name, b.input) for b in r.content if b.type == "tool_use"], "use `or []`"),
     ("05.2", _calls_keeping_text, "did you keep the text block too?"),
     ("05.2", _calls_as_dicts, "each item should be a (name, arguments) pair"),
+    ("05.2", _calls_after_the_text, "not by position"),
     ("05.3", _results_user_role, "role 'tool'"),
     ("05.3", _results_assistant_role, "role 'user'"),
     ("05.3", _results_text_first, "put the tool_result blocks first"),

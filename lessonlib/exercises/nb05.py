@@ -136,6 +136,14 @@ def _check_extract(fn: Any) -> str:
                 raise NotYet(f"{label}: arguments should be a dict, not the JSON string {got[1]!r}; parse it with "
                              "json.loads.")
             compare(tuple(got), pair, otherwise=f"{label}: expected {pair!r}, got {tuple(got)!r}.")
+    from anthropic.types import Message
+
+    raw = recorded["anthropic_parallel"][1]  # the same reply without its leading text: Claude may call tools at once
+    calls_only = Message.model_validate({**raw, "content": [b for b in raw["content"] if b["type"] == "tool_use"]})
+    out = list(call(fn, calls_only, want="a list of (name, arguments) pairs"))
+    compare(out, [(name, args) for _, name, args in _expected_calls(raw)],
+            otherwise=f"on the same Anthropic reply without its leading text block you returned {len(out)} of its "
+                      f"{len(calls_only.content)} tool calls: find the tool_use blocks by block.type, not by position.")
     for key, label, why in (("openai_text", "OpenAI", "message.tool_calls is None there, not []: use `or []`."),
                             ("anthropic_text", "Anthropic", "it holds only text blocks.")):
         out = call(fn, recorded[key][0], want="[] for a response without tool calls", raises={
