@@ -1005,6 +1005,15 @@ def test_every_exercise_has_wrong_and_alternative_answers():
     assert set(EXERCISES) == {c[0] for c in WRONG} == {c[0] for c in RIGHT}
 
 
+def test_a_key_read_from_os_environ_is_never_shown(monkeypatch):
+    """01.1: an answer that returns the kernel's own key, read from os.environ, gets a nudge without the key."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-kernel-" + "k" * 30)
+    for answer in (lambda env: {n: os.environ.get(n) for n in KEYS},
+                   lambda env: {n: os.environ.get(n, "")[:12] or None for n in KEYS}):
+        result = run("01.1", answer)
+        assert not result.passed and "sk-proj-kernel" not in result.message, result.message
+
+
 def test_an_answer_that_sets_environment_variables_leaves_them_as_they_were(monkeypatch):
     """01.2: the learner's key (or its absence) survives an answer that sets OPENAI_API_KEY."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-learner-own-key")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lessonlib.exercises import NotYet, call, compare, exercise
+import os
+
+from lessonlib.exercises import NotYet, an, call, compare, exercise
 
 _KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
@@ -21,12 +23,13 @@ def _key_status(fn):
     for env, expected in cases:
         got = call(fn, env, want="a dict of two booleans", returns=dict)
         compare(got, expected, mistakes=[
-            (lambda got: any(value in repr(got) for value in env.values() if value),
+            (lambda got: any(value in repr(got) for value in (*env.values(), *map(os.environ.get, _KEYS)) if value),
              "your dict contains the key itself: return True/False, never the value."),
             (lambda got: set(got) != set(_KEYS),
              f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(map(str, got))}."),
-            (lambda got: not all(isinstance(v, bool) for v in got.values()),
-             f"each value should be True or False (a bool); you returned {got}."),
+            (lambda got: not all(isinstance(v, bool) for v in got.values()),  # never shown: a value may be a key
+             "each value should be True or False (a bool), not "
+             f"{', '.join(sorted({an(type(v).__name__) for v in got.values() if not isinstance(v, bool)}))}."),
         ], otherwise=f"for env with {sorted(env)} you returned {got}; an empty value counts as not set.")
     return "and no key value ever left the function."
 
@@ -36,8 +39,6 @@ def _key_status(fn):
           hint="OpenAI(base_url=base_url, api_key='not-needed') — constructor arguments win over environment "
                "variables.")
 def _make_client(fn):
-    import os
-
     import openai
 
     before = dict(os.environ)
