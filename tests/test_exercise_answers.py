@@ -489,6 +489,7 @@ WRONG = [
     ("01.1", lambda env: {n: n in env for n in KEYS}, "an empty value counts as not set"),
     ("01.1", lambda env: [bool(env.get(n)) for n in KEYS], "returned a list: return a dict of two booleans"),
     ("01.1", lambda env: {n: "set" if env.get(n) else "missing" for n in KEYS}, "True or False (a bool)"),
+    ("01.1", lambda env: {n: bool(os.environ.get(n)) for n in KEYS}, "read the two names from `env`"),
     ("01.2", _openai_client_without_base_url, "pass base_url="),
     ("01.2", lambda base_url: openai.OpenAI(base_url=base_url, api_key="sk-local"), "api_key='not-needed'"),
     ("01.2", lambda base_url: base_url, "returned a str: return an openai.OpenAI client"),

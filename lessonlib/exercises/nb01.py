@@ -20,8 +20,8 @@ def _key_status(fn):
         ({"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "sk-ant-" + "y" * 40}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": True}),
         ({}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": False}),
     ]
-    for env, expected in cases:
-        got = call(fn, env, want="a dict of two booleans", returns=dict)
+    answers = [call(fn, env, want="a dict of two booleans", returns=dict) for env, _ in cases]
+    for (env, expected), got in zip(cases, answers):
         compare(got, expected, mistakes=[
             (lambda got: any(value in repr(got) for value in (*env.values(), *map(os.environ.get, _KEYS)) if value),
              "your dict contains the key itself: return True/False, never the value."),
@@ -30,6 +30,9 @@ def _key_status(fn):
             (lambda got: not all(isinstance(v, bool) for v in got.values()),  # never shown: a value may be a key
              "each value should be True or False (a bool), not "
              f"{', '.join(sorted({an(type(v).__name__) for v in got.values() if not isinstance(v, bool)}))}."),
+            (lambda got: all(answer == got for answer in answers),
+             "you returned the same dict for every env the check passed: read the two names from `env`, the mapping "
+             "your function is given, not from os.environ."),
         ], otherwise=f"for env with {sorted(env)} you returned {got}; an empty value counts as not set.")
     return "and no key value ever left the function."
 
