@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import math
+import os
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Literal
@@ -35,6 +36,12 @@ class Developer(BaseModel):  # the lesson's model that 06.2 subclasses
 
 def _openai_client_without_base_url(base_url):
     return openai.OpenAI(api_key="not-needed")
+
+
+def _client_from_environment(base_url):
+    os.environ["OPENAI_BASE_URL"] = base_url
+    os.environ["OPENAI_API_KEY"] = "not-needed"
+    return openai.OpenAI()
 
 
 def _cost_rounded(usage, input_per_m, output_per_m):
@@ -87,6 +94,12 @@ def _tool_extra_key(tool):
     return out
 
 
+def _calls_after_the_text(response):  # Claude's reply has its text first, so the calls are content[1:]
+    if hasattr(response, "choices"):
+        return [(c.function.name, json.loads(c.function.arguments)) for c in response.choices[0].message.tool_calls or []]
+    return [(b.name, b.input) for b in response.content[1:]]
+
+
 def _calls_as_dicts(response):
     if hasattr(response, "choices"):
         return [{"name": c.function.name} for c in response.choices[0].message.tool_calls or []]
@@ -111,6 +124,14 @@ def _results_assistant_role(response, results):
     blocks = [{"type": "tool_result", "tool_use_id": b.id, "content": results[b.id]} for b in response.content
               if b.type == "tool_use"]
     return [{"role": "assistant", "content": blocks}]
+
+
+def _results_text_first(response, results):  # the API refuses text before the tool results
+    if hasattr(response, "choices"):
+        return [{"role": "tool", "tool_call_id": c.id, "content": results[c.id]} for c in response.choices[0].message.tool_calls]
+    blocks = [{"type": "tool_result", "tool_use_id": b.id, "content": results[b.id]} for b in response.content
+              if b.type == "tool_use"]
+    return [{"role": "user", "content": [{"type": "text", "text": "Here are the results:"}, *blocks]}]
 
 
 def _problems_echo_schema(schema, arguments):  # issue 17: one message that echoes the whole schema
@@ -557,9 +578,12 @@ WRONG = [
     ("01.1", lambda env: {"openai": bool(env.get(KEYS[0])), "anthropic": bool(env.get(KEYS[1]))}, "keys should be exactly"),
     ("01.1", lambda env: {n: n in env for n in KEYS}, "an empty value counts as not set"),
     ("01.1", lambda env: [bool(env.get(n)) for n in KEYS], "returned a list: return a dict of two booleans"),
+    ("01.1", lambda env: {n: "set" if env.get(n) else "missing" for n in KEYS}, "True or False (a bool)"),
+    ("01.1", lambda env: {n: bool(os.environ.get(n)) for n in KEYS}, "read the two names from `env`"),
     ("01.2", _openai_client_without_base_url, "pass base_url="),
     ("01.2", lambda base_url: openai.OpenAI(base_url=base_url, api_key="sk-local"), "api_key='not-needed'"),
     ("01.2", lambda base_url: base_url, "returned a str: return an openai.OpenAI client"),
+    ("01.2", _client_from_environment, "changed the environment (OPENAI_API_KEY, OPENAI_BASE_URL; the check put"),
     ("02.1", lambda c: {"text": c.choices[0].message.content, "prompt_tokens": c.usage.total_tokens,
                         "completion_tokens": c.usage.completion_tokens}, "total_tokens"),
     ("02.1", lambda c: {"text": c.choices[0].message.content, "prompt_tokens": c.usage.completion_tokens,
@@ -585,6 +609,7 @@ WRONG = [
     ("02.4", lambda c: not (c.choices[0].message.content or "").rstrip().endswith("."), "finish_reason"),
     ("02.4", lambda c: c.choices[0].finish_reason == "length" and bool(c.choices[0].message.content), "reasoning"),
     ("02.4", lambda c: c.choices[0].finish_reason, "returned a str: return True or False"),
+    ("02.4", lambda c: c.usage.completion_tokens >= 20, "the token count does not say whether the cap was hit"),
     ("03.1", lambda content: "".join(b.text for b in content), "block.type"),
     ("03.1", lambda content: "\n".join(b.text for b in content if b.type == "text"), "join them with ''"),
     ("03.1", lambda content: [b.text for b in content if b.type == "text"], "one string"),
@@ -592,6 +617,8 @@ WRONG = [
      "the thinking block's text"),
     ("03.1", lambda content: "".join(b.text if b.type == "text" else str(getattr(b, "input", "")) for b in content),
      "tool_use content"),
+    ("03.1", lambda content: "".join(b.text for b in content.content if b.type == "text"),
+     "your code raised AttributeError: 'list' object has no attribute 'content'"),
     ("03.2", lambda ms: (ms.pop(0)["content"], ms), "changed the list"),
     ("03.2", lambda ms: ("\n\n".join(m["content"] for m in ms if m["role"] == "system") or None,
                          [m for m in ms if m["role"] != "system"]), "developer"),
@@ -600,17 +627,23 @@ WRONG = [
     ("03.2", lambda ms: [m for m in ms if m["role"] != "system"], "return a pair (system, messages)"),
     ("03.2", lambda ms: (ms[0]["content"], ms[1:]), "collect every system message"),
     ("03.2", lambda ms: (ms[0]["content"], [m for m in ms if m["role"] == "user"][-1:]), "for a multi-turn chat"),
+    ("03.2", lambda ms: ("\n\n".join(m["content"] for m in ms if m["role"] in ("system", "developer")) or None,
+                         [m["content"] for m in ms if m["role"] not in ("system", "developer")]),
+     "keep the other messages as the dicts they are"),
     ("03.3", lambda u: u.input_tokens + u.output_tokens, "does not include"),
     ("03.3", lambda u: u.input_tokens + u.output_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens,
      "None"),
     ("03.3", lambda u: u.input_tokens + u.output_tokens + (u.cache_read_input_tokens or 0)
      + (u.cache_creation_input_tokens or 0) + u.cache_creation.ephemeral_5m_input_tokens, "twice"),
     ("03.3", lambda u: str(u.input_tokens + u.output_tokens), "returned a str: return the total as an int"),
+    ("03.3", lambda u: u["input_tokens"] + u["output_tokens"], "your code raised TypeError: 'Usage' object is not"),
     ("04.1", lambda chunks: "".join(c.choices[0].delta.content or "" for c in chunks), "choices == []"),
     ("04.1", _collect_adds_none, "`delta.content` is None on some chunks"),
     ("04.1", _collect_str_none, "contains 'None'"),
     ("04.1", lambda chunks: "", "you returned an empty string"),
     ("04.1", lambda chunks: [c.choices[0].delta.content for c in chunks if c.choices], "returned a list"),
+    ("04.1", lambda chunks: "".join(c["choices"][0]["delta"]["content"] or "" for c in chunks if c["choices"]),
+     "your code raised TypeError: 'ChatCompletionChunk' object is not subscriptable"),
     ("04.2", lambda arrivals: (arrivals[0][0], arrivals[-1][0]), "role chunk"),
     ("04.2", lambda arrivals: (next(t for t, text in arrivals if text), arrivals[-1][0]), "return (None, total) there"),
     ("04.2", lambda arrivals: (next((t for t, x in arrivals if x), None), sum(t for t, _ in arrivals)),
@@ -644,8 +677,10 @@ WRONG = [
      if hasattr(r, "choices") else [(b.name, b.input) for b in r.content if b.type == "tool_use"], "use `or []`"),
     ("05.2", _calls_keeping_text, "did you keep the text block too?"),
     ("05.2", _calls_as_dicts, "each item should be a (name, arguments) pair"),
+    ("05.2", _calls_after_the_text, "not by position"),
     ("05.3", _results_user_role, "role 'tool'"),
     ("05.3", _results_assistant_role, "role 'user'"),
+    ("05.3", _results_text_first, "put the tool_result blocks first"),
     ("05.3", lambda r, results: [{"role": "tool", "tool_call_id": "call_1", "content": v} for v in results.values()]
      if hasattr(r, "choices") else [], "needs the tool_call_id"),
     ("05.3", lambda r, results: {"role": "tool"}, "returned a dict: return a list of messages"),
@@ -655,6 +690,8 @@ WRONG = [
     ("05.4", _problems_every_non_string, "An integer property may hold a number"),
     ("05.4", _problems_without_names, "name the argument"),
     ("05.4", lambda schema, arguments: None, "returned None"),
+    ("05.4", lambda schema, arguments: "; ".join(_problems_strict(schema, arguments)), "returned a str: return a list"),
+    ("05.4", lambda schema, arguments: not _problems_strict(schema, arguments), "returned a bool: return a list"),
     ("06.1", _NoLiteral, "level='wizard'"),
     ("06.1", _WithDefault, "without 'remote'"),
     ("06.1", _FloatPosting, "should be an int"),
@@ -809,6 +846,16 @@ def _results_with_a_note(response, results):  # a text block after the tool resu
     return [{"role": "user", "content": blocks + [{"type": "text", "text": "Those are all the results."}]}]
 
 
+def _results_as_text_blocks(response, results):  # content as a list of one text block: both SDKs take it
+    def text(call_id):
+        return [{"type": "text", "text": results[call_id]}]
+
+    if hasattr(response, "choices"):
+        return [{"role": "tool", "tool_call_id": c.id, "content": text(c.id)} for c in response.choices[0].message.tool_calls]
+    return [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": b.id, "content": text(b.id)}
+                                         for b in response.content if b.type == "tool_use"]}]
+
+
 def _problems_strict(schema, arguments):
     """Also checks integers; words its messages differently."""
     props = schema.get("properties", {})
@@ -827,6 +874,10 @@ def _problems_strict(schema, arguments):
         elif value not in spec.get("enum", [value]):
             found.append(f"'{name}'={value!r} is not one of {spec['enum']}")
     return found
+
+
+def _problems_yielded(schema, arguments):  # a generator of problems is fine too
+    yield from _problems_strict(schema, arguments)
 
 
 class _Salary(BaseModel):
@@ -1031,7 +1082,9 @@ RIGHT = [
     ("05.2", _calls_match),
     ("05.3", _results_loop),
     ("05.3", _results_with_a_note),
+    ("05.3", _results_as_text_blocks),
     ("05.4", _problems_strict),
+    ("05.4", _problems_yielded),
     ("06.1", _JobPosting),
     ("06.1", _StrictPosting),
     ("06.1", _PostingAliased),
@@ -1093,6 +1146,23 @@ def test_right_answer_written_differently_passes(case, request):
 def test_every_exercise_has_wrong_and_alternative_answers():
     _load_all()
     assert set(EXERCISES) == {c[0] for c in WRONG} == {c[0] for c in RIGHT}
+
+
+def test_a_key_read_from_os_environ_is_never_shown(monkeypatch):
+    """01.1: an answer that returns the kernel's own key, read from os.environ, gets a nudge without the key."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-kernel-" + "k" * 30)
+    for answer in (lambda env: {n: os.environ.get(n) for n in KEYS},
+                   lambda env: {n: os.environ.get(n, "")[:12] or None for n in KEYS}):
+        result = run("01.1", answer)
+        assert not result.passed and "sk-proj-kernel" not in result.message, result.message
+
+
+def test_an_answer_that_sets_environment_variables_leaves_them_as_they_were(monkeypatch):
+    """01.2: the learner's key (or its absence) survives an answer that sets OPENAI_API_KEY."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-learner-own-key")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert not run("01.2", _client_from_environment).passed
+    assert os.environ["OPENAI_API_KEY"] == "sk-learner-own-key" and "OPENAI_BASE_URL" not in os.environ
 
 
 def test_a_jpeg_fallback_is_not_told_about_webp():

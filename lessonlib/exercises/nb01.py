@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lessonlib.exercises import NotYet, call, compare, exercise
+import os
+
+from lessonlib.exercises import NotYet, an, call, compare, exercise
 
 _KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
@@ -18,13 +20,19 @@ def _key_status(fn):
         ({"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "sk-ant-" + "y" * 40}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": True}),
         ({}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": False}),
     ]
-    for env, expected in cases:
-        got = call(fn, env, want="a dict of two booleans", returns=dict)
+    answers = [call(fn, env, want="a dict of two booleans", returns=dict) for env, _ in cases]
+    for (env, expected), got in zip(cases, answers):
         compare(got, expected, mistakes=[
-            (lambda got: secret in repr(got) or any(isinstance(v, str) for v in got.values()),
+            (lambda got: any(value in repr(got) for value in (*env.values(), *map(os.environ.get, _KEYS)) if value),
              "your dict contains the key itself: return True/False, never the value."),
             (lambda got: set(got) != set(_KEYS),
              f"the dict's keys should be exactly {list(_KEYS)}; you returned {sorted(map(str, got))}."),
+            (lambda got: not all(isinstance(v, bool) for v in got.values()),  # never shown: a value may be a key
+             "each value should be True or False (a bool), not "
+             f"{', '.join(sorted({an(type(v).__name__) for v in got.values() if not isinstance(v, bool)}))}."),
+            (lambda got: all(answer == got for answer in answers),
+             "you returned the same dict for every env the check passed: read the two names from `env`, the mapping "
+             "your function is given, not from os.environ."),
         ], otherwise=f"for env with {sorted(env)} you returned {got}; an empty value counts as not set.")
     return "and no key value ever left the function."
 
@@ -36,7 +44,17 @@ def _key_status(fn):
 def _make_client(fn):
     import openai
 
+    before = dict(os.environ)
     client = call(fn, "http://127.0.0.1:11434/v1", want="an openai.OpenAI client", returns=openai.OpenAI)
+    changed = sorted(name for name in {*before, *os.environ} if before.get(name) != os.environ.get(name))
+    for name in changed:  # put the kernel's environment back: a later cell must not get "not-needed" as its key
+        if name in before:
+            os.environ[name] = before[name]
+        else:
+            del os.environ[name]
+    if changed:
+        raise NotYet(f"your function changed the environment ({', '.join(changed)}; the check put it back): "
+                     "pass base_url= and api_key= to OpenAI(...) instead.")
     if str(client.base_url).rstrip("/") != "http://127.0.0.1:11434/v1":
         raise NotYet(f"the client sends requests to {client.base_url}; pass base_url= to OpenAI(...).")
     if client.api_key != "not-needed":

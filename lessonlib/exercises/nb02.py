@@ -110,6 +110,10 @@ def _(fn: Any) -> str:
          False, flagged.format("a complete answer that ends in a code block")),
         (completion("Status codes group into five classes", 23, 300, finish="length"), True,
          "you missed one (cut at a 300-token cap); which field of the choice says why the model stopped?"),
+        (completion("HTTP status codes are three-digit numbers in five classes: 1xx informational, 2xx success, "
+                    "3xx redirection, 4xx client errors and 5xx server errors.", 23, 120), False,
+         "you flagged a complete 120-token answer as cut off; the token count does not say whether the cap was hit, "
+         "finish_reason does."),
     ]
     for case, want, nudge in cases:
         compare(call(fn, case, returns=bool, want="True or False"), want, otherwise=nudge)

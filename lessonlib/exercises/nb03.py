@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lessonlib.exercises import NotYet, call, compare, exercise
+from lessonlib.exercises import NotYet, an, call, compare, exercise
 from lessonlib.exercises.fixtures import anthropic_usage, message
 
 
@@ -29,9 +29,13 @@ SPLIT_TEXT = message([{"type": "text", "text": "A 404 means "},
                "''.join(block.text for ...). Other blocks (thinking, tool_use) have no .text attribute.")
 def _check_all_text(fn: Any) -> str:
     def text_of(blocks: list[Any]) -> str:
-        return call(fn, blocks, returns=str, want="one string (the joined text): use ''.join(...)", raises={
-            AttributeError: "your function raised AttributeError ({exc}): a thinking or tool_use block has no .text. "
-                            "Look at block.type before you read block.text."})
+        try:
+            return call(fn, blocks, returns=str, want="one string (the joined text): use ''.join(...)")
+        except AttributeError as exc:
+            if exc.name != "text":  # another attribute: the learner's own slip, shown as it is
+                raise
+            raise NotYet(f"your function raised AttributeError ({exc}): a thinking or tool_use block has no .text. "
+                         "Look at block.type before you read block.text.") from None
 
     expected = "I'll look up the current weather in both cities."
     got = text_of(TOOL_TURN)
@@ -74,6 +78,9 @@ def _pair(fn: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[dict[str, 
     out = call(fn, messages, returns=(tuple, list), want="a pair (system, messages)")
     if len(out) != 2 or not isinstance(out[1], list):
         raise NotYet(f"return a pair (system, messages): a str or None, then a list of messages; you returned {out!r:.80}.")
+    if not all(isinstance(m, dict) for m in out[1]):
+        raise NotYet(f"keep the other messages as the dicts they are ({{'role': ..., 'content': ...}}); your list "
+                     f"holds {an(type(next(m for m in out[1] if not isinstance(m, dict))).__name__)}.")
     return out[0], out[1]
 
 
@@ -125,9 +132,13 @@ USAGES = [
                "cache_creation breakdown too: it splits cache_creation_input_tokens by TTL.")
 def _check_total_tokens(fn: Any) -> str:
     for usage, expected in USAGES:
-        got = call(fn, usage, returns=(int, float), want="the total as an int", raises={
-            TypeError: "your function raised TypeError ({exc}): the cache fields are Optional and can be None; "
-                       "count None as 0 (e.g. `usage.cache_read_input_tokens or 0`)."})
+        try:
+            got = call(fn, usage, returns=(int, float), want="the total as an int")
+        except TypeError as exc:
+            if "NoneType" not in str(exc):  # not a None in the sum: the learner's own slip, shown as it is
+                raise
+            raise NotYet(f"your function raised TypeError ({exc}): the cache fields are Optional and can be None; "
+                         "count None as 0 (e.g. `usage.cache_read_input_tokens or 0`).") from None
         plain = usage.input_tokens + usage.output_tokens
         compare(got, expected, mistakes=[
             (lambda got: got == plain != expected,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
@@ -135,6 +136,14 @@ def _check_extract(fn: Any) -> str:
                 raise NotYet(f"{label}: arguments should be a dict, not the JSON string {got[1]!r}; parse it with "
                              "json.loads.")
             compare(tuple(got), pair, otherwise=f"{label}: expected {pair!r}, got {tuple(got)!r}.")
+    from anthropic.types import Message
+
+    raw = recorded["anthropic_parallel"][1]  # the same reply without its leading text: Claude may call tools at once
+    calls_only = Message.model_validate({**raw, "content": [b for b in raw["content"] if b["type"] == "tool_use"]})
+    out = list(call(fn, calls_only, want="a list of (name, arguments) pairs"))
+    compare(out, [(name, args) for _, name, args in _expected_calls(raw)],
+            otherwise=f"on the same Anthropic reply without its leading text block you returned {len(out)} of its "
+                      f"{len(calls_only.content)} tool calls: find the tool_use blocks by block.type, not by position.")
     for key, label, why in (("openai_text", "OpenAI", "message.tool_calls is None there, not []: use `or []`."),
                             ("anthropic_text", "Anthropic", "it holds only text blocks.")):
         out = call(fn, recorded[key][0], want="[] for a response without tool calls", raises={
@@ -142,6 +151,11 @@ def _check_extract(fn: Any) -> str:
         if list(out):
             raise NotYet(f"on {an(label)} response with no tool calls, return [] (you returned {out!r}); {why}")
     return "works on both providers' recorded responses, including text-only ones."
+
+
+def _carries(content: Any, text: str) -> bool:
+    """Whether a tool result's content is `text`: the string, or a list of one text block of it (both SDKs take it)."""
+    return content == text or content == [{"type": "text", "text": text}]
 
 
 @exercise("05.3", title="tool-result messages for both providers",
@@ -169,7 +183,7 @@ def _check_results(fn: Any) -> str:
                 if msg.get("tool_call_id") != call_id:
                     raise NotYet("each tool message needs the tool_call_id of the call it answers "
                                  f"(expected {call_id}, got {msg.get('tool_call_id')!r}).")
-                if msg.get("content") != results[call_id]:
+                if not _carries(msg.get("content"), results[call_id]):
                     raise NotYet(f"the content of the answer to {call_id} should be results[{call_id!r}].")
             continue
         if len(out) != 1:
@@ -185,8 +199,11 @@ def _check_results(fn: Any) -> str:
             missing = sorted(set(ids) - set(got_ids))
             raise NotYet("every tool_use block needs a tool_result with its tool_use_id"
                          + (f"; missing: {missing}" if missing else f"; expected {ids}, got {got_ids}") + ".")
+        if any(b.get("type") != "tool_result" for b in blocks[:len(tool_results)]):
+            raise NotYet("put the tool_result blocks first in the user message's content, any text of your own "
+                         "after them: Anthropic wants the results first.")
         for b in tool_results:
-            if b.get("content") != results[b["tool_use_id"]]:
+            if not _carries(b.get("content"), results[b["tool_use_id"]]):
                 raise NotYet(f"the tool_result for {b['tool_use_id']} should carry results[{b['tool_use_id']!r}] as content.")
     return "one tool message per call for OpenAI, one user message of tool_result blocks for Anthropic."
 
@@ -229,8 +246,9 @@ def _names(text: str, name: str) -> bool:
                "Put the argument's name in every message, e.g. f\"missing required argument {name!r}\".")
 def _check_validation(fn: Any) -> str:
     want = "a list of problems: [] when the arguments are fine"
+    kinds = (list, tuple, set, Iterator)  # not a str: its characters are no list of problems
     for schema, args in _GOOD_ARGS:
-        out = list(call(fn, schema, args, want=want))
+        out = list(call(fn, schema, args, want=want, returns=kinds))
         if out:
             raise NotYet(f"{args} fits its schema (properties {sorted(schema['properties'])}), but you reported {out}."
                          + (" An integer property may hold a number: check the type only where it says 'string'."
@@ -238,7 +256,7 @@ def _check_validation(fn: Any) -> str:
                          + (" Read the names from the `schema` you are given: it is not always WEATHER_SCHEMA."
                             if any("city" in str(p) for p in out) and schema is SEARCH_SCHEMA else ""))
     for schema, args, name, what in _BAD_ARGS:
-        out = [str(p) for p in call(fn, schema, args, want=want)]
+        out = [str(p) for p in call(fn, schema, args, want=want, returns=kinds)]
         if not out:
             raise NotYet(f"{args} has {what} ({name!r}), but you reported no problem.")
         if not any(_names(p, name) for p in out):
