@@ -404,6 +404,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not any(k.lower() == "date" for k, _ in headers):
             headers.insert(0, ("date", self.date_time_string()))
         status, reason = int(resp["status"]["code"]), resp["status"].get("message")
+        if status in (204, 304):  # no body (RFC 9110): one sent anyway would start the next answer on the connection
+            self._send_head(status, reason, headers)
+            return
         if "text/event-stream" not in content_type:
             self._send_head(status, reason, headers + [("content-length", str(len(data)))])
             self.wfile.write(data)
