@@ -75,6 +75,8 @@ def _check_interaction(item: Any) -> None:
     need(type(code) is int and 100 <= code <= 599, "response.status.code",
          f"{code!r}, not an HTTP status (an integer from 100 to 599)")
     need(isinstance(status.get("message"), (str, type(None))), "response.status.message", "that is not text")
+    need(not re.search(r"[\r\n\0]|[^\x00-\xff]", status.get("message") or ""), "response.status.message",
+         "that is not one line of Latin-1 text (all an HTTP status line can carry)")
     for name in ("latency", "delay"):
         value = resp.get(name)
         need(value is None or seconds(value, 600), f"response.{name}",
@@ -91,6 +93,8 @@ def _check_interaction(item: Any) -> None:
         for value in values if isinstance(values, list) else [values]:
             need(isinstance(value, (str, int, float)) and not re.search(r"[\r\n\0]", str(value)),
                  f"response.headers.{name}", "with a value that is not one line of text")
+            need(not re.search(r"[^\x00-\xff]", str(value)), f"response.headers.{name}",
+                 "with a character beyond Latin-1 (an HTTP header cannot carry it)")
     body = resp.setdefault("body", {"string": ""})
     need(isinstance(body, dict) and isinstance(body.setdefault("string", ""), (str, bytes)), "response.body",
          "that is not a mapping with string: (text or !!binary)")
