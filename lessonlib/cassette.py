@@ -95,6 +95,11 @@ def _check_interaction(item: Any) -> None:
                  f"response.headers.{name}", "with a value that is not one line of text")
             need(not re.search(r"[^\x00-\xff]", str(value)), f"response.headers.{name}",
                  "with a character beyond Latin-1 (an HTTP header cannot carry it)")
+    for part, parent in (("request", req), ("response", resp)):  # pydantic-ai's JSON bodies, written as YAML
+        try:
+            json.dumps(parent.get("parsed_body"))
+        except (TypeError, ValueError):  # a YAML date or !!binary is no JSON value (nor a loop of &anchors)
+            need(False, f"{part}.parsed_body", "that is not JSON (quote a date or time as text)")
     body = resp.setdefault("body", {"string": ""})
     need(isinstance(body, dict) and isinstance(body.setdefault("string", ""), (str, bytes)), "response.body",
          "that is not a mapping with string: (text or !!binary)")

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -402,6 +403,12 @@ def test_6_server_refuses_a_non_finite_speed(tmp_path):
     (lambda i: i["response"]["status"].update(message="Too Many Requests \u2014 wait"), "response.status.message"),
     (lambda i: i["response"]["status"].update(message="OK\r\nset-cookie: x=1"), "response.status.message"),
     (lambda i: i["response"]["headers"].update({"x-note": ["slow \u2192 wait"]}), "response.headers.x-note"),
+
+    # pydantic-ai's parsed_body with an unquoted date: a raw TypeError (at load, or when the server started)
+    (lambda i: (i["request"].pop("body"), i["request"].update(parsed_body={"model": "m", "at": date(2026, 4, 1)})),
+     "request.parsed_body"),
+    (lambda i: i["response"].update(body={"string": ""}, parsed_body={"created_at": datetime(2026, 4, 1, 10)}),
+     "response.parsed_body"),
 ])
 def test_7_bad_fields_fail_at_load(tmp_path, change, field):
     items = [interaction("first"), interaction("second")]
