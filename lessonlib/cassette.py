@@ -72,8 +72,8 @@ def _check_interaction(item: Any) -> None:
     need(isinstance(req.get("body"), (str, bytes, type(None))), "request.body", "that is not text (JSON as a string)")
     need(isinstance(status, dict), "response.status", "missing" if status is None else "that is not a mapping")
     code = has(status, "code", "response.status.code")
-    need(type(code) is int and 100 <= code <= 599, "response.status.code",
-         f"{code!r}, not an HTTP status (an integer from 100 to 599)")
+    need(type(code) is int and 200 <= code <= 599, "response.status.code",  # a 1xx: the SDK waits for the answer
+         f"{code!r}, not an HTTP status (an integer from 200 to 599)")
     need(isinstance(status.get("message"), (str, type(None))), "response.status.message", "that is not text")
     need(not re.search(r"[\r\n\0]|[^\x00-\xff]", status.get("message") or ""), "response.status.message",
          "that is not one line of Latin-1 text (all an HTTP status line can carry)")

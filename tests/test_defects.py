@@ -395,6 +395,7 @@ def test_6_server_refuses_a_non_finite_speed(tmp_path):
     (lambda i: i["response"].update(body=["a", "list"]), "response.body"),
     (lambda i: i.update(response="200 OK"), "response"),
     (lambda i: i["response"]["status"].update(code="200"), "response.status.code"),
+    (lambda i: i["response"]["status"].update(code=103), "response.status.code"),  # the SDK hung to its timeout
     (lambda i: i["response"].update(headers={"x-evil": ["a\r\nset-cookie: x=1"]}), "response.headers.x-evil"),
     (lambda i: i["request"].update(body={"model": "gpt-6-luna"}), "request.body"),  # once a raw TypeError
     (lambda i: i["response"].update(fault="no"), "response.fault"),  # "no" would have counted as a fault
