@@ -307,7 +307,10 @@ class _Dumper(yaml.SafeDumper):
     a quoted style by itself where a block literal cannot hold the text)."""
 
     def represent_str(self, data: str) -> yaml.ScalarNode:
-        return self.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+        # U+0085 (NEL) is a line break to YAML: a block literal or PyYAML's own choice reads back "\n" for it,
+        # only the double-quoted style keeps it (as \N)
+        style = '"' if "\x85" in data else "|" if "\n" in data else None
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
 _Dumper.add_representer(str, _Dumper.represent_str)
