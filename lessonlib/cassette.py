@@ -128,7 +128,8 @@ def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, An
     if lists:  # compared like mappings of index -> item
         recorded, sent = dict(enumerate(recorded)), dict(enumerate(sent))
     elif not (isinstance(recorded, dict) and isinstance(sent, dict)):
-        return [] if recorded == sent else [(path or "body", recorded, sent)]
+        same = recorded == sent and type(recorded) is type(sent)  # as matching does: 0 is not 0.0, true is not 1
+        return [] if same else [(path or "body", recorded, sent)]
     out: list[tuple[str, Any, Any]] = []
     for key in recorded | sent:  # the recorded keys in order, then those only sent
         sub = f"{path}[{key}]" if lists else f"{path}.{key}" if path else str(key)

@@ -578,6 +578,24 @@ def test_11_a_miss_on_the_query_string_says_so(tmp_path):
     assert "Nothing in it was recorded for that endpoint" not in r.text
 
 
+def test_11_a_miss_on_a_number_written_differently_names_it(tmp_path):
+    """temperature=0.0 where 0 was recorded: the match compares JSON text (a miss), the message compared Python
+    values (0 == 0.0) and said 'it differs in 0 place(s)' with nothing after it."""
+    item = interaction()
+    item["request"]["body"] = json.dumps({"model": "gpt-5.4-mini", "temperature": 0, "stream": True, "messages": ASK})
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [item]), speed=0).start()
+    try:
+        import httpx2
+
+        sent = {"model": "gpt-5.4-mini", "temperature": 0.0, "stream": 1, "messages": ASK}
+        r = httpx2.post(srv.openai_base_url + "/chat/completions", json=sent)
+    finally:
+        srv.stop()
+    assert r.status_code == 404 and "it differs in 2 place(s)" in r.text, r.text
+    assert "at temperature:\n    recorded: 0\n    sent:     0.0" in r.json()["error"]["message"]
+    assert "at stream:\n    recorded: true\n    sent:     1" in r.json()["error"]["message"]
+
+
 def test_11_an_upstream_error_is_recorded_out_loud(tmp_path, upstream, capfd):
     Upstream.reply = staticmethod(lambda h, body: h.send_json({"error": {"message": "boom", "type": "server_error"}}, 500))
     srv = live(tmp_path, upstream, mode="record")
