@@ -371,7 +371,8 @@ class _Handler(BaseHTTPRequestHandler):
         problem = self._framing_problem()
         if problem:
             self.close_connection = True  # the next request's start cannot be found
-            self._send_simple(*problem)
+            routed = server.route(self.path)  # only to answer in the shape that provider's SDK shows
+            self._send_simple(*problem, routed[0] if routed else None)
             return
         body = self.rfile.read(int(self.headers.get("content-length") or 0))  # checked above; read(0) is b""
         routed = server.route(self.path)

@@ -507,6 +507,20 @@ def test_9_chunked_requests_are_refused_and_not_parsed_as_the_next_request(tmp_p
     assert out.startswith(b"HTTP/1.1 411 ") and out.count(b"HTTP/1.1") == 1
 
 
+def test_9_a_refused_body_is_explained_to_the_sdk_too(tmp_path, monkeypatch):
+    """The OpenAI SDK shows only a JSON error's message: a plain-text 413 reached the learner as 'Error code: 413'."""
+    monkeypatch.setattr(replay, "MAX_REQUEST_BYTES", 1 << 20)  # 100 MB in the server; 1 MB keeps the test quick
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key="replay", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as info:
+            big = [{"role": "user", "content": "x" * (2 << 20)}]
+            client.chat.completions.create(model="gpt-5.4-mini", messages=big)
+    finally:
+        srv.stop()
+    assert info.value.status_code == 413 and "bodies above 1 MB are not accepted" in str(info.value)
+
+
 def test_9_idle_connections_are_closed(tmp_path, monkeypatch):
     assert 0 < replay._Handler.timeout <= 60  # the server's own idle timeout; shortened below for the test
     monkeypatch.setattr(replay._Handler, "timeout", 0.5)
