@@ -201,9 +201,13 @@ def match_path(path: str) -> str:
     """The path and query that matching compares. ``beta=true`` is dropped: older anthropic SDKs
     (and recordings made with them) add ``?beta=true`` to beta calls, anthropic 2.x does not, and
     the API serves both alike."""
-    parts = urlsplit(path)
-    query = "&".join(p for p in parts.query.split("&") if p and p != "beta=true")
-    return parts.path + (f"?{query}" if query else "")
+    if path.startswith("/"):  # a request's path: "//v1/x" is a path here, not a URL with the host "v1"
+        route, _, query = path.partition("#")[0].partition("?")
+    else:
+        parts = urlsplit(path)
+        route, query = parts.path, parts.query
+    query = "&".join(p for p in query.split("&") if p and p != "beta=true")
+    return route + (f"?{query}" if query else "")
 
 
 @dataclass

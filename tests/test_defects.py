@@ -610,6 +610,21 @@ def test_11_a_miss_on_a_number_written_differently_names_it(tmp_path):
     assert "at stream:\n    recorded: true\n    sent:     1" in r.json()["error"]["message"]
 
 
+def test_11_a_miss_on_a_doubled_slash_shows_the_path_that_was_sent(tmp_path, capfd):
+    """curl "$ANTHROPIC_BASE_URL/v1/messages" with a base URL ending in "/": the path //v1/messages was read as a
+    URL with host "v1" (the miss said POST /messages), and //[x raised ValueError in the server thread."""
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        import httpx2
+
+        r = httpx2.post(srv.anthropic_base_url + "//v1/messages", json={"model": "m", "messages": ASK})
+        odd = raw_request(srv, f"POST /anthropic//[x HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nContent-Length: 0")
+    finally:
+        srv.stop()
+    assert r.status_code == 404 and "has no recording of POST //v1/messages with this body" in r.text, r.text
+    assert odd.startswith(b"HTTP/1.1 404 ") and capfd.readouterr().err == ""
+
+
 def test_11_an_upstream_error_is_recorded_out_loud(tmp_path, upstream, capfd):
     Upstream.reply = staticmethod(lambda h, body: h.send_json({"error": {"message": "boom", "type": "server_error"}}, 500))
     srv = live(tmp_path, upstream, mode="record")
