@@ -72,9 +72,11 @@ def _check_interaction(item: Any) -> None:
     need(isinstance(req.get("body"), (str, bytes, type(None))), "request.body", "that is not text (JSON as a string)")
     need(isinstance(status, dict), "response.status", "missing" if status is None else "that is not a mapping")
     code = has(status, "code", "response.status.code")
-    need(type(code) is int and 100 <= code <= 599, "response.status.code",
-         f"{code!r}, not an HTTP status (an integer from 100 to 599)")
+    need(type(code) is int and 200 <= code <= 599, "response.status.code",  # a 1xx: the SDK waits for the answer
+         f"{code!r}, not an HTTP status (an integer from 200 to 599)")
     need(isinstance(status.get("message"), (str, type(None))), "response.status.message", "that is not text")
+    need(not re.search(r"[\r\n\0]|[^\x00-\xff]", status.get("message") or ""), "response.status.message",
+         "that is not one line of Latin-1 text (all an HTTP status line can carry)")
     for name in ("latency", "delay"):
         value = resp.get(name)
         need(value is None or seconds(value, 600), f"response.{name}",
@@ -91,6 +93,13 @@ def _check_interaction(item: Any) -> None:
         for value in values if isinstance(values, list) else [values]:
             need(isinstance(value, (str, int, float)) and not re.search(r"[\r\n\0]", str(value)),
                  f"response.headers.{name}", "with a value that is not one line of text")
+            need(not re.search(r"[^\x00-\xff]", str(value)), f"response.headers.{name}",
+                 "with a character beyond Latin-1 (an HTTP header cannot carry it)")
+    for part, parent in (("request", req), ("response", resp)):  # pydantic-ai's JSON bodies, written as YAML
+        try:
+            json.dumps(parent.get("parsed_body"))
+        except (TypeError, ValueError):  # a YAML date or !!binary is no JSON value (nor a loop of &anchors)
+            need(False, f"{part}.parsed_body", "that is not JSON (quote a date or time as text)")
     body = resp.setdefault("body", {"string": ""})
     need(isinstance(body, dict) and isinstance(body.setdefault("string", ""), (str, bytes)), "response.body",
          "that is not a mapping with string: (text or !!binary)")
@@ -119,7 +128,8 @@ def _differences(recorded: Any, sent: Any, path: str = "") -> list[tuple[str, An
     if lists:  # compared like mappings of index -> item
         recorded, sent = dict(enumerate(recorded)), dict(enumerate(sent))
     elif not (isinstance(recorded, dict) and isinstance(sent, dict)):
-        return [] if recorded == sent else [(path or "body", recorded, sent)]
+        same = recorded == sent and type(recorded) is type(sent)  # as matching does: 0 is not 0.0, true is not 1
+        return [] if same else [(path or "body", recorded, sent)]
     out: list[tuple[str, Any, Any]] = []
     for key in recorded | sent:  # the recorded keys in order, then those only sent
         sub = f"{path}[{key}]" if lists else f"{path}.{key}" if path else str(key)
@@ -191,9 +201,13 @@ def match_path(path: str) -> str:
     """The path and query that matching compares. ``beta=true`` is dropped: older anthropic SDKs
     (and recordings made with them) add ``?beta=true`` to beta calls, anthropic 2.x does not, and
     the API serves both alike."""
-    parts = urlsplit(path)
-    query = "&".join(p for p in parts.query.split("&") if p and p != "beta=true")
-    return parts.path + (f"?{query}" if query else "")
+    if path.startswith("/"):  # a request's path: "//v1/x" is a path here, not a URL with the host "v1"
+        route, _, query = path.partition("#")[0].partition("?")
+    else:
+        parts = urlsplit(path)
+        route, query = parts.path, parts.query
+    query = "&".join(p for p in query.split("&") if p and p != "beta=true")
+    return route + (f"?{query}" if query else "")
 
 
 @dataclass
@@ -298,7 +312,10 @@ class _Dumper(yaml.SafeDumper):
     a quoted style by itself where a block literal cannot hold the text)."""
 
     def represent_str(self, data: str) -> yaml.ScalarNode:
-        return self.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+        # U+0085 (NEL) is a line break to YAML: a block literal or PyYAML's own choice reads back "\n" for it,
+        # only the double-quoted style keeps it (as \N)
+        style = '"' if "\x85" in data else "|" if "\n" in data else None
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
 _Dumper.add_representer(str, _Dumper.represent_str)

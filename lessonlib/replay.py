@@ -371,7 +371,8 @@ class _Handler(BaseHTTPRequestHandler):
         problem = self._framing_problem()
         if problem:
             self.close_connection = True  # the next request's start cannot be found
-            self._send_simple(*problem)
+            routed = server.route(self.path)  # only to answer in the shape that provider's SDK shows
+            self._send_simple(*problem, routed[0] if routed else None)
             return
         body = self.rfile.read(int(self.headers.get("content-length") or 0))  # checked above; read(0) is b""
         routed = server.route(self.path)
@@ -404,6 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not any(k.lower() == "date" for k, _ in headers):
             headers.insert(0, ("date", self.date_time_string()))
         status, reason = int(resp["status"]["code"]), resp["status"].get("message")
+        if status in (204, 304):  # no body (RFC 9110): one sent anyway would start the next answer on the connection
+            self._send_head(status, reason, headers)
+            return
         if "text/event-stream" not in content_type:
             self._send_head(status, reason, headers + [("content-length", str(len(data)))])
             self.wfile.write(data)

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -473,9 +474,21 @@ def test_6_server_refuses_a_non_finite_speed(tmp_path):
     (lambda i: i["response"].update(body=["a", "list"]), "response.body"),
     (lambda i: i.update(response="200 OK"), "response"),
     (lambda i: i["response"]["status"].update(code="200"), "response.status.code"),
+    (lambda i: i["response"]["status"].update(code=103), "response.status.code"),  # the SDK hung to its timeout
     (lambda i: i["response"].update(headers={"x-evil": ["a\r\nset-cookie: x=1"]}), "response.headers.x-evil"),
     (lambda i: i["request"].update(body={"model": "gpt-6-luna"}), "request.body"),  # once a raw TypeError
     (lambda i: i["response"].update(fault="no"), "response.fault"),  # "no" would have counted as a fault
+    # text that an HTTP status line or header cannot carry: the server thread raised, the SDK said "Connection
+    # error" (a non-Latin-1 character), or a line break wrote a header of the cassette's choosing
+    (lambda i: i["response"]["status"].update(message="Too Many Requests \u2014 wait"), "response.status.message"),
+    (lambda i: i["response"]["status"].update(message="OK\r\nset-cookie: x=1"), "response.status.message"),
+    (lambda i: i["response"]["headers"].update({"x-note": ["slow \u2192 wait"]}), "response.headers.x-note"),
+
+    # pydantic-ai's parsed_body with an unquoted date: a raw TypeError (at load, or when the server started)
+    (lambda i: (i["request"].pop("body"), i["request"].update(parsed_body={"model": "m", "at": date(2026, 4, 1)})),
+     "request.parsed_body"),
+    (lambda i: i["response"].update(body={"string": ""}, parsed_body={"created_at": datetime(2026, 4, 1, 10)}),
+     "response.parsed_body"),
 ])
 def test_7_bad_fields_fail_at_load(tmp_path, change, field):
     items = [interaction("first"), interaction("second")]
@@ -593,6 +606,20 @@ def test_9_chunked_requests_are_refused_and_not_parsed_as_the_next_request(tmp_p
     assert out.startswith(b"HTTP/1.1 411 ") and out.count(b"HTTP/1.1") == 1
 
 
+def test_9_a_refused_body_is_explained_to_the_sdk_too(tmp_path, monkeypatch):
+    """The OpenAI SDK shows only a JSON error's message: a plain-text 413 reached the learner as 'Error code: 413'."""
+    monkeypatch.setattr(replay, "MAX_REQUEST_BYTES", 1 << 20)  # 100 MB in the server; 1 MB keeps the test quick
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key="replay", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as info:
+            big = [{"role": "user", "content": "x" * (2 << 20)}]
+            client.chat.completions.create(model="gpt-5.4-mini", messages=big)
+    finally:
+        srv.stop()
+    assert info.value.status_code == 413 and "bodies above 1 MB are not accepted" in str(info.value)
+
+
 def test_9_idle_connections_are_closed(tmp_path, monkeypatch):
     assert 0 < replay._Handler.timeout <= 60  # the server's own idle timeout; shortened below for the test
     monkeypatch.setattr(replay._Handler, "timeout", 0.5)
@@ -662,6 +689,39 @@ def test_11_a_miss_on_the_query_string_says_so(tmp_path):
         srv.stop()
     assert r.status_code == 404 and "another query string: recorded limit=5; sent limit=50" in r.text
     assert "Nothing in it was recorded for that endpoint" not in r.text
+
+
+def test_11_a_miss_on_a_number_written_differently_names_it(tmp_path):
+    """temperature=0.0 where 0 was recorded: the match compares JSON text (a miss), the message compared Python
+    values (0 == 0.0) and said 'it differs in 0 place(s)' with nothing after it."""
+    item = interaction()
+    item["request"]["body"] = json.dumps({"model": "gpt-5.4-mini", "temperature": 0, "stream": True, "messages": ASK})
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [item]), speed=0).start()
+    try:
+        import httpx2
+
+        sent = {"model": "gpt-5.4-mini", "temperature": 0.0, "stream": 1, "messages": ASK}
+        r = httpx2.post(srv.openai_base_url + "/chat/completions", json=sent)
+    finally:
+        srv.stop()
+    assert r.status_code == 404 and "it differs in 2 place(s)" in r.text, r.text
+    assert "at temperature:\n    recorded: 0\n    sent:     0.0" in r.json()["error"]["message"]
+    assert "at stream:\n    recorded: true\n    sent:     1" in r.json()["error"]["message"]
+
+
+def test_11_a_miss_on_a_doubled_slash_shows_the_path_that_was_sent(tmp_path, capfd):
+    """curl "$ANTHROPIC_BASE_URL/v1/messages" with a base URL ending in "/": the path //v1/messages was read as a
+    URL with host "v1" (the miss said POST /messages), and //[x raised ValueError in the server thread."""
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        import httpx2
+
+        r = httpx2.post(srv.anthropic_base_url + "//v1/messages", json={"model": "m", "messages": ASK})
+        odd = raw_request(srv, f"POST /anthropic//[x HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nContent-Length: 0")
+    finally:
+        srv.stop()
+    assert r.status_code == 404 and "has no recording of POST //v1/messages with this body" in r.text, r.text
+    assert odd.startswith(b"HTTP/1.1 404 ") and capfd.readouterr().err == ""
 
 
 def test_11_an_upstream_error_is_recorded_out_loud(tmp_path, upstream, capfd):

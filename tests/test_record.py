@@ -206,6 +206,26 @@ def test_clean_exit_replaces_the_cassette(tmp_path, upstream):
     assert OPENAI_KEY not in old.read_text() and not (tmp_path / "nb.recording.yaml").exists()
 
 
+def test_a_recording_reads_back_as_it_was_sent_also_with_a_next_line_character(tmp_path):
+    """U+0085 (NEL, e.g. a mis-decoded cp1252 ellipsis in a model's answer) is a line break to YAML: written plainly
+    or as a block literal it read back as a newline, so the JSON body no longer parsed and the request no longer
+    matched."""
+    ask = json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "Wait\x85 what?"}]})
+    answer = json.dumps(dict(CHAT, choices=[{"index": 0, "finish_reason": "stop",
+                                              "message": {"role": "assistant", "content": "So\x85 yes.\nNo."}}]),
+                        ensure_ascii=False, indent=1)
+    cassette = Cassette(path=tmp_path / "nel.yaml")
+    cassette.add(method="POST", uri="https://api.openai.com/v1/chat/completions", request_headers={},
+                 request_body=ask.encode(), status=200, reason="OK",
+                 response_headers=[("content-type", "application/json"), ("x-note", "a\x85b")],
+                 response_body=answer.encode(), event_times=None, latency=0.1)
+    written = cassette.interactions[0]
+    loaded = Cassette.load(cassette.save()).interactions[0]
+    assert loaded.key == written.key and loaded.body == json.loads(ask)
+    assert loaded.response_body() == answer.encode()
+    assert loaded.raw["response"]["headers"]["x-note"] == ["a\x85b"]
+
+
 def test_spending_cap_meters_usage_and_refuses_the_call_that_would_exceed_it(tmp_path, upstream):
     from lessonlib.budget import Budget
 

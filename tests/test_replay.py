@@ -248,6 +248,38 @@ def test_raw_sse_over_plain_http(server):
     assert events.index("message_delta") > events.index("content_block_stop")
 
 
+@pytest.mark.parametrize("code", [204, 304])
+def test_a_no_body_status_with_a_body_keeps_the_connection_usable(tmp_path, code):
+    """A hand-edited 204/304 with a body: HTTP forbids that body, so a client never reads it and the next
+    answer on the same keep-alive connection started with it (illegal status line)."""
+    import json
+
+    import httpx2
+
+    def item(content: str, status: int) -> dict:
+        body = json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": content}]})
+        answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-5.4-mini",
+                  "choices": [{"index": 0, "finish_reason": "stop",
+                               "message": {"role": "assistant", "content": f"answer to {content}"}}]}
+        return {"request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": body},
+                "response": {"status": {"code": status, "message": "X"},
+                             "headers": {"content-type": ["application/json"]}, "body": {"string": json.dumps(answer)}}}
+
+    items = [item("empty", code), item("full", 200)]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"interactions": items}))
+    srv = start(path)
+    try:
+        with httpx2.Client() as client:  # one keep-alive connection for both
+            url = srv.openai_base_url + "/chat/completions"
+            first = client.post(url, content=items[0]["request"]["body"])
+            second = client.post(url, content=items[1]["request"]["body"])
+    finally:
+        srv.stop()
+    assert first.status_code == code and first.content == b""
+    assert second.status_code == 200 and second.json()["choices"][0]["message"]["content"] == "answer to full"
+
+
 @pytest.mark.parametrize(
     "content, expected",
     [
