@@ -9,8 +9,8 @@ that vcrpy ignores and our replay server reads:
 - ``response.latency``: seconds before the status line, scaled by ``LESSON_REPLAY_SPEED``;
 - ``response.delay``: seconds before the status line, never scaled (to provoke a real timeout);
 - ``response.event_times``: for a ``text/event-stream`` body, the time of each SSE event in
-  seconds after the request arrived, scaled by ``LESSON_REPLAY_SPEED``;
-- ``response.fault: true``: an authored fault (a 429, a timeout) that record and live mode play too.
+  seconds after the status line, scaled by ``LESSON_REPLAY_SPEED``;
+- ``response.fault: true``: an authored fault (a 429, a timeout) that record mode plays too (and keeps).
 
 Taught in: 01_setup (what replay does). Everything here is plumbing, not lesson.
 """

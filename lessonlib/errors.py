@@ -29,7 +29,7 @@ class CassetteError(Exception):
     """A cassette file is missing, unreadable or not shaped like a cassette."""
 
     def __init__(self, path: Path, what: str, *, index: int | None = None, field: str = "",
-                 fix: str = "Restore it with git, or re-record it.") -> None:
+                 fix: str = "Restore it with git, then re-record it if you want new answers.") -> None:
         self.path, self.what, self.index, self.field, self.fix = Path(path), what, index, field, fix
         where = "" if index is None else f"interaction #{index} "
         self.short = f"{self.path.name} {where}{what}"  # the doctor's line: the file, where in it, what is wrong

@@ -79,7 +79,7 @@ class ReplayServer:
         self._in_flight = 0  # requests still being answered (finish() waits for them)
         self._groups: dict[RequestKey, list[Interaction]] = defaultdict(list)  # recordings per request, in order
         for item in self.cassette.interactions:
-            if mode == "replay" or item.response.get("fault"):  # record/live mode replays only authored faults
+            if mode == "replay" or item.response.get("fault"):  # record mode replays only authored faults
                 self._groups[item.key].append(item)
         self._served: dict[RequestKey, int] = defaultdict(int)  # next unplayed recording, per request
         # Cell re-runs (see begin_cell): which recordings each notebook cell played, per request, in order.
