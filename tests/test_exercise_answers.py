@@ -1170,3 +1170,14 @@ def test_a_jpeg_fallback_is_not_told_about_webp():
     from lessonlib.exercises import run
 
     assert "RIFF' alone" not in run("08.2", _sniff_jpeg_fallback).message
+
+
+def test_an_unawaited_gather_leaves_no_log_behind(caplog):
+    """The cancelled future of `return asyncio.gather(...)` once logged "exception was never retrieved" with a
+    traceback, which a notebook shows under the check's one line."""
+    import gc
+
+    result = run("10.1", _gather_without_await)
+    gc.collect()
+    assert not result.passed and "await it" in result.message
+    assert "never retrieved" not in caplog.text
