@@ -308,22 +308,27 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     Taught in: 01_setup.
     """
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
-    previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
-    _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
+    name = name.removesuffix(".ipynb")  # setup("04_streaming.ipynb") means the same notebook
     settings = Settings.read(env_file)
-    test_options = server_options(name, settings.mode)  # the test suite's switches; none in a learner's kernel
     if not settings.full_tracebacks:  # .env is read by now: LESSON_FULL_TRACEBACKS may be set there
         install_error_display()
     elif (shell := ipython_shell()) is not None:  # set since an earlier run: the short display comes off
         shell.set_custom_exc((), None)
+    if settings.problems:  # before anything stops: a slip in .env leaves a running set-up (and its cap) as it was
+        raise settings.problems[0]
+    cassette = settings.cassette(name)
+    previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
+    _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
+    settings = Settings.read(env_file)  # again: .env may now set a variable that setup() had replaced (a key)
     if settings.problems:
         raise settings.problems[0]
+    test_options = server_options(name, settings.mode)  # the test suite's switches; none in a learner's kernel
     for p in PROVIDERS.values():  # an empty OPENAI_BASE_URL= means the provider, here as in Settings: not the URL ""
         if not os.environ.get(p.base_url_env, "-").strip():
             _set_env(p.base_url_env, None)
     mode = settings.mode
     course = Course(name=name, mode=mode, openai_model=settings.openai_model,
-                    anthropic_model=settings.anthropic_model, cassette=settings.cassette(name),
+                    anthropic_model=settings.anthropic_model, cassette=cassette,
                     local=tuple(p for p in PROVIDERS if settings.local(p)))
 
     # Issue 13: a key is needed only by the provider a cell calls. A missing or unusable key does not stop the

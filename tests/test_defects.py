@@ -284,6 +284,29 @@ def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream
     assert info.value.status_code == 402 and len(Upstream.seen) == 1
 
 
+def test_1_a_failed_re_run_of_the_set_up_cell_keeps_the_cap(monkeypatch, upstream):
+    from lessonlib import budget as budget_module
+
+    monkeypatch.setattr(budget_module, "_CURRENT", {})
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(out=body["max_completion_tokens"])))
+    for name, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "0.06", "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "OPENAI_BASE_URL": upstream + "/v1"}.items():
+        monkeypatch.setenv(name, value)
+
+    def call() -> None:  # up to $0.045 of the $0.06 cap
+        openai.OpenAI(max_retries=0).chat.completions.create(model="gpt-5.4-mini", max_completion_tokens=10_000,
+                                                               messages=ASK)
+
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    call()
+    monkeypatch.setenv("LESSON_MODE", "lvie")  # a slip, then the set-up cell again: it fails...
+    with pytest.raises(LessonSetupError, match="not a mode"):
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    with pytest.raises(openai.APIStatusError, match="Spending cap reached"):  # ...and the cap still holds
+        call()  # (it once went straight to OPENAI_BASE_URL, uncapped)
+    assert len(Upstream.seen) == 1
+
+
 def test_1_every_choice_of_n_is_reserved():
     # Chat Completions bills "the number of generated tokens across all of the choices"
     body = {"model": "gpt-5.4-mini", "messages": ASK, "max_completion_tokens": 10_000, "n": 5}

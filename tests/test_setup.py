@@ -194,3 +194,8 @@ def test_full_tracebacks_asked_for_before_a_re_run_of_setup_are_shown(monkeypatc
     finally:
         _stop_active()
         InteractiveShell.clear_instance()
+
+
+def test_setup_takes_the_notebook_file_name_too():
+    course = lessonlib.setup("01_setup.ipynb", env_file="/nonexistent/.env", quiet=True)
+    assert course.name == "01_setup" and course.cassette.name == "01_setup.yaml"  # it once said: does not exist
