@@ -45,6 +45,9 @@ REPLAY_KEY = "replay-mode-no-key-needed"  # sent in replay mode: not a key, and 
 # Sent (issue 13) for a provider without a usable key in live/record mode, so that the SDKs build their clients: the
 # course's server answers its first call with what is wrong with the key (a local upstream, Ollama..., gets it).
 NO_KEY_PLACEHOLDER = "no-key-set-see-lessonlib"
+# Set while setup() has changed the environment: a process started from the kernel (`!python -m lessonlib doctor`)
+# inherits the replay URLs and placeholder keys, not the learner's own set-up, and the doctor says so.
+SET_UP_MARK = "LESSON_SET_UP_IN_KERNEL"
 # A key left out rather than mistyped: the doctor only warns when another provider works (issue 13).
 UNSET, PLACEHOLDER = "is not set", "in .env is still the placeholder from .env.example"
 
@@ -365,6 +368,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     for p in PROVIDERS:  # issue 13: in live and record mode the SDKs need some key to build a client
         if mode != "replay" and (p in key_problems or not settings.keys[p]):
             _set_env(PROVIDERS[p].key_env, NO_KEY_PLACEHOLDER)
+    if _REPLACED:
+        _set_env(SET_UP_MARK, str(os.getpid()))
     if not quiet:
         print(course.banner)
         for p, problem in key_problems.items():

@@ -20,7 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from operator import attrgetter
 from pathlib import Path
 
-from .config import PLACEHOLDER, REPO_ROOT, TIKTOKEN_CACHE, UNSET, Settings, find_env_file
+from .config import (PLACEHOLDER, REPO_ROOT, SET_UP_MARK, TIKTOKEN_CACHE, UNSET, Settings, find_env_file,
+                     learner_environ)
 from .display import ipython_shell
 from .providers import PROVIDERS
 from .redact import hide_keys, scrub_text, scrub_url
@@ -319,6 +320,12 @@ def run_doctor(live: bool = False) -> int:
     checks += [("settings", lambda: check_settings(s)), ("cassettes", lambda: check_cassettes(s)),
                ("tiktoken", check_tiktoken), ("replay", lambda: check_replay(s))]
     checks += [(f"live {p}", lambda p=p: check_live(s, p)) for p in PROVIDERS if live]
+    if learner_environ().get(SET_UP_MARK):  # started from a kernel after setup(): not the learner's environment
+        checks.insert(0, ("environment", lambda: Check(
+            "fail", "environment", "this process inherited the environment of a notebook kernel after "
+            "lessonlib.setup() (replay URLs and placeholder keys), so the lines below are not about your set-up",
+            "run `python -m lessonlib doctor` in a terminal, or in the notebook: "
+            "`from lessonlib.doctor import run_doctor; run_doctor()`")))
     results: list[Check] = []
     for name, check in checks:
         try:

@@ -276,3 +276,22 @@ def test_plain_ascii_console(run):
     console.flush()
     out = buffer.getvalue().decode("ascii")
     assert code == 0 and out.splitlines()[0].startswith("ok python: ")
+
+
+def test_a_doctor_started_from_a_set_up_kernel_says_it_sees_the_kernels_environment(run, tmp_path):
+    """`!python -m lessonlib doctor` in a notebook after setup() inherits the replay URLs and placeholder keys; it
+    once reported them as the learner's own set-up (a key "still the placeholder")."""
+    import lessonlib
+    from lessonlib.config import _stop_active
+
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    try:
+        code, out = run()  # run_doctor() in the kernel itself reads the learner's own environment
+        assert code == 0 and "environment:" not in out, out
+        proc = subprocess.run([sys.executable, "-m", "lessonlib", "doctor"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, check=False, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    finally:
+        _stop_active()
+    assert proc.returncode == 1, proc.stdout
+    assert "inherited the environment of a notebook kernel" in line(proc.stdout, "environment")
+    assert "LESSON_SET_UP_IN_KERNEL" not in os.environ  # setup()'s changes are undone with the rest
