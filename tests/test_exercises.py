@@ -224,3 +224,15 @@ def test_an_input_the_answer_changed_is_named():
 def test_a_and_an():
     assert an("'assistant'") == "an 'assistant'" and an("'tool'") == "a 'tool'" and an("'user'") == "a 'user'"
     assert an("int") == "an int" and an("str") == "a str"
+
+
+def test_a_nudge_never_shows_a_key_shaped_value():
+    """A nudge quotes what the answer raised or returned; a key in it is shown by its shape only."""
+    key = "sk-proj-" + "Zq7Wv3Lm9Tz4Wk1Np8Rs5Yh3Jd6FbX2c"  # made up: not a key
+
+    def leaks(env):
+        raise ValueError(f"could not use {key}")
+
+    result = run("01.1", leaks)
+    assert not result.passed and "ValueError" in result.message, result.message
+    assert key not in result.message and "sk-proj-…(40 chars)" in result.message

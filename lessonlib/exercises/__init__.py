@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lessonlib.redact import hide_keys
+
 __all__ = ["Exercise", "Result", "NotYet", "check", "exercise", "hint", "run", "call", "compare", "EXERCISES"]
 
 PASS_MARK = "✅"
@@ -124,7 +126,7 @@ def _grade(ex: Exercise, answer: Any, outcome: list[Result]) -> None:
         what = f"{type(exc).__name__}: {exc}"
         message = (f"your code raised {what}" if _raised_in_learner_code(exc, ex.checker)
                    else f"the check could not use what your code returned ({what}).")
-    outcome.append(Result(ex.id, False, message))
+    outcome.append(Result(ex.id, False, hide_keys(message)))  # a nudge may quote what the answer returned or raised
 
 
 def _raised_in_learner_code(exc: BaseException, checker: Callable[..., Any]) -> bool:
