@@ -38,7 +38,18 @@ def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_
         note = f"[lessonlib: {hidden} frames inside installed libraries hidden; LESSON_FULL_TRACEBACKS=1 shows them]"
         if note not in getattr(value, "__notes__", []):
             value.add_note(note)
-    shell.showtraceback((etype, value, short_tb or tb), tb_offset=0)
+    # `raise APIConnectionError(...) from err`: the transport errors under it are shown by their messages only
+    # (the notebook's own `err.__cause__` is given back its frames once shown)
+    chained, cause = [], value.__cause__
+    while cause is not None and all(cause is not c for c, _ in chained):
+        chained.append((cause, cause.__traceback__))
+        cause.__traceback__ = _user_frames(cause.__traceback__)[0]
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    try:
+        shell.showtraceback((etype, value, short_tb or tb), tb_offset=0)
+    finally:
+        for cause, frames in chained:
+            cause.__traceback__ = frames
 
 
 def ipython_shell() -> Any:

@@ -199,3 +199,39 @@ def test_full_tracebacks_asked_for_before_a_re_run_of_setup_are_shown(monkeypatc
 def test_setup_takes_the_notebook_file_name_too():
     course = lessonlib.setup("01_setup.ipynb", env_file="/nonexistent/.env", quiet=True)
     assert course.name == "01_setup" and course.cassette.name == "01_setup.yaml"  # it once said: does not exist
+
+
+
+def _run_in_ipython(monkeypatch, tmp_path, capsys, *cells: str) -> tuple[str, dict]:
+    """What the cells print, run one after another in a real IPython with the course's error display; and the
+    cells' namespace."""
+    import re
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lessonlib.display import install_error_display
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("colors", "nocolor")
+        install_error_display()
+        capsys.readouterr()
+        for cell in cells:
+            shell.run_cell(cell)
+        return re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out), dict(shell.user_ns)
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_a_connection_error_shows_the_transport_errors_by_their_messages_not_their_frames(monkeypatch, tmp_path,
+                                                                                          capsys):
+    # The SDKs `raise APIConnectionError(...) from err`: the chained httpx2/httpcore2 errors once came with ~30
+    # library frames under the short traceback.
+    out, ns = _run_in_ipython(monkeypatch, tmp_path, capsys, "import openai\nclient = openai.OpenAI(api_key='x', "
+                              "base_url='http://127.0.0.1:9/v1', max_retries=0)",
+                              "try:\n    client.models.list()\nexcept openai.APIConnectionError as err:\n"
+                              "    saved, frames = err, err.__cause__.__traceback__\n    raise")
+    assert "ConnectError: [Errno 111] Connection refused" in out and "APIConnectionError: Connection error." in out
+    assert "site-packages" not in out and "----> 2     client.models.list()" in out
+    assert ns["saved"].__cause__.__traceback__ is ns["frames"]  # what 09 inspects is left as it was
