@@ -36,8 +36,9 @@ def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_
         # The SDKs chain transport errors (httpx2, sockets) under theirs; the SDK's own message says it.
         value.__suppress_context__ = True
         note = f"[lessonlib: {hidden} frames inside installed libraries hidden; LESSON_FULL_TRACEBACKS=1 shows them]"
-        if note not in getattr(value, "__notes__", []):
-            value.add_note(note)
+        if hasattr(value, "__notes__"):  # shown before (raised again): its note is replaced, not piled up
+            value.__notes__ = [n for n in value.__notes__ if not n.startswith("[lessonlib: ")]
+        value.add_note(note)
     # `raise APIConnectionError(...) from err`: the transport errors under it are shown by their messages only
     # (the notebook's own `err.__cause__` is given back its frames once shown)
     chained, cause = [], value.__cause__

@@ -235,3 +235,12 @@ def test_a_connection_error_shows_the_transport_errors_by_their_messages_not_the
     assert "ConnectError: [Errno 111] Connection refused" in out and "APIConnectionError: Connection error." in out
     assert "site-packages" not in out and "----> 2     client.models.list()" in out
     assert ns["saved"].__cause__.__traceback__ is ns["frames"]  # what 09 inspects is left as it was
+
+
+def test_an_error_raised_again_has_one_note(monkeypatch, tmp_path, capsys):
+    # Each raise adds a frame, so the note's count changes: the notes once piled up, one per time it was shown.
+    out, ns = _run_in_ipython(monkeypatch, tmp_path, capsys, "from lessonlib.errors import LessonSetupError\n"
+                              "err = LessonSetupError('x')\nerr.add_note('my note')", "raise err", "raise err")
+    assert out.count("[lessonlib: ") == 2 and "[lessonlib: 1 frames" in out and "[lessonlib: 2 frames" in out
+    assert ns["err"].__notes__ == ["my note", "[lessonlib: 2 frames inside installed libraries hidden; "
+                                   "LESSON_FULL_TRACEBACKS=1 shows them]"]
