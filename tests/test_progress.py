@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 
-from lessonlib.exercises.progress import progress
+from lessonlib.exercises import EXERCISES
+from lessonlib.exercises.progress import print_progress, progress
 
 
 def _nb(path, lines):
@@ -18,6 +19,14 @@ def test_progress_reads_passes_and_failures(tmp_path):
     state = progress(tmp_path)
     assert state["01.1"] == "passed" and state["01.2"] == "not yet"
     assert all(v == "not run" for k, v in state.items() if not k.startswith("01."))
+
+
+def test_a_check_of_a_mistyped_id_is_not_counted_as_an_exercise(tmp_path, capsys):
+    _nb(tmp_path / "01_setup.ipynb", ["❌ 01.9 not yet: there is no exercise '01.9'; check the id in the cell above."])
+    state = progress(tmp_path)
+    assert "01.9" not in state  # it once said "exercises solved: 0 of 32" and listed 01.9 under notebook 01
+    print_progress(tmp_path)
+    assert f"exercises solved: 0 of {len(EXERCISES)}\n" in capsys.readouterr().out
 
 
 def test_shipped_notebooks_are_unsolved_and_the_command_runs():
