@@ -21,6 +21,12 @@ def test_progress_reads_passes_and_failures(tmp_path):
     assert all(v == "not run" for k, v in state.items() if not k.startswith("01."))
 
 
+def test_a_pass_after_what_the_answer_printed_on_the_same_line_counts(tmp_path):
+    # collect_text(stream) printing each chunk with end="", as 04's loop does: the check's line follows the text
+    _nb(tmp_path / "04_streaming.ipynb", ["APIs hum softly✅ 04.1 passed (Collect the text of an OpenAI stream)"])
+    assert progress(tmp_path)["04.1"] == "passed"
+
+
 def test_a_check_of_a_mistyped_id_is_not_counted_as_an_exercise(tmp_path, capsys):
     _nb(tmp_path / "01_setup.ipynb", ["❌ 01.9 not yet: there is no exercise '01.9'; check the id in the cell above."])
     state = progress(tmp_path)
