@@ -27,6 +27,17 @@ def test_a_pass_after_what_the_answer_printed_on_the_same_line_counts(tmp_path):
     assert progress(tmp_path)["04.1"] == "passed"
 
 
+def test_a_pass_in_a_copy_of_a_notebook_counts_whatever_the_copy_is_called(tmp_path):
+    # JupyterLab's Duplicate makes "01_setup-Copy1.ipynb", read before "01_setup.ipynb": the original's older
+    # "not yet" once undid the pass, and a copy named "01_setup_mine.ipynb" did not; the name decided.
+    for copy in ("01_setup-Copy1.ipynb", "01_setup_mine.ipynb"):
+        for path in tmp_path.glob("*.ipynb"):
+            path.unlink()
+        _nb(tmp_path / "01_setup.ipynb", ["❌ 01.1 not yet (which keys are set): key_status returned None"])
+        _nb(tmp_path / copy, ["✅ 01.1 passed (which keys are set)"])
+        assert progress(tmp_path)["01.1"] == "passed", copy
+
+
 def test_a_check_of_a_mistyped_id_is_not_counted_as_an_exercise(tmp_path, capsys):
     _nb(tmp_path / "01_setup.ipynb", ["❌ 01.9 not yet: there is no exercise '01.9'; check the id in the cell above."])
     state = progress(tmp_path)
