@@ -13,6 +13,11 @@ USAGE = """usage: python -m lessonlib COMMAND
 
 def main(argv: list[str] | None = None) -> int:
     command, *rest = (sys.argv[1:] if argv is None else argv) or [""]
+    unknown = [arg for arg in rest if command != "doctor" or arg != "--live"]
+    if command in ("progress", "doctor") and unknown:  # `doctor --Live` once ran the doctor without its live calls
+        helped = unknown[0] in ("-h", "--help")
+        print(USAGE if helped else f"unknown option {unknown[0]!r} for {command}\n\n{USAGE}")
+        return 0 if helped else 2
     if command == "progress":
         from .exercises.progress import print_progress
 

@@ -295,3 +295,16 @@ def test_a_doctor_started_from_a_set_up_kernel_says_it_sees_the_kernels_environm
     assert proc.returncode == 1, proc.stdout
     assert "inherited the environment of a notebook kernel" in line(proc.stdout, "environment")
     assert "LESSON_SET_UP_IN_KERNEL" not in os.environ  # setup()'s changes are undone with the rest
+
+
+@pytest.mark.parametrize("argv", [["doctor", "--Live"], ["doctor", "live"], ["progress", "--all"],
+                                  ["doctor", "--live", "--verbose"]])
+def test_an_unknown_option_is_named_with_the_usage_not_ignored(argv, monkeypatch, capsys):
+    # `doctor --Live` once ran the doctor without its live calls and said "all good"; `doctor --help` ran it too
+    from lessonlib.__main__ import main
+
+    monkeypatch.setattr(doctor, "run_doctor", lambda live=False: pytest.fail("the doctor ran"))
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"unknown option {argv[-1]!r} for {argv[0]}\n\nusage: python -m lessonlib COMMAND")
+    assert main([argv[0], "--help"]) == 0 and capsys.readouterr().out.startswith("usage: ")
