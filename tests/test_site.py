@@ -210,6 +210,18 @@ def test_repository_links(tmp_path):
     assert 'href="https://github.com/octo/course/blob/main/solutions/05_tool_use.py"' in page
 
 
+def test_only_names_a_notebook_as_make_record_does_and_refuses_an_unknown_one(tmp_path):
+    """`--only 01_setup.ipynb` (a tab-completed name) builds that page; an unknown name says so, with no
+    traceback, and leaves the folder of an earlier build as it was."""
+    built = _build(tmp_path / "_site", "", "01_setup.ipynb")
+    assert sorted(p.name for p in built.glob("[0-9]*.html")) == ["01_setup.html"]
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "build_site.py"), "--out", str(built), "--repo", "",
+                           "--only", "01_setup", "99_nope"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "--only 99_nope: no such notebook in notebooks/" in done.stderr
+    assert (built / "01_setup.html").is_file(), "a refused build must not remove the earlier one"
+
+
 def test_unknown_repository_links_to_the_setup(site):
     page = (site / "05_tool_use.html").read_text(encoding="utf-8")
     assert "codespaces.new" not in page and "git clone &lt;the course repository&gt;" in page

@@ -308,14 +308,19 @@ def _lab_css(exporter: HTMLExporter) -> dict[str, str]:
 def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False, only: list[str] | None = None) -> dict:
     started = time.monotonic()
     out = out.resolve()
+    paths = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))
+    if not paths:
+        raise SystemExit("build_site: no notebooks/NN_*.ipynb found")
+    only = [name.removesuffix(".ipynb") for name in only] if only else None
+    unknown = [name for name in only or [] if name not in {p.stem for p in paths}]
+    if unknown:
+        raise SystemExit(f"build_site: --only {' '.join(unknown)}: no such notebook in notebooks/ "
+                         f"(names like {paths[0].stem})")
     if out.exists():
         if out == ROOT or ROOT.is_relative_to(out):
             raise SystemExit(f"build_site: refusing to replace {out}")
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    paths = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))
-    if not paths:
-        raise SystemExit("build_site: no notebooks/NN_*.ipynb found")
     exporter = _exporter()
     links = Links({p.stem for p in paths}, repo, branch, out)
     readme_text = (ROOT / "README.md").read_text(encoding="utf-8")
