@@ -206,3 +206,23 @@ def test_notes_of_the_authored_cassette_follow_its_re_recording(tmp_path):
     new = Cassette(tmp_path / "b.yaml", [item(0, "gemma"), item(1, "gemma", content="x"), item(2, "gemma")])
     record_all.carry_notes(new, old)
     assert [i.raw.get("note") for i in new.interactions] == ["first", "other", "second"]
+
+
+# --- the canary (tools/canary.py, `make canary`) -----------------------------------------------------------
+
+def test_canary_never_reports_an_earlier_runs_results(tmp_path, monkeypatch, capsys):
+    """pytest that stops before writing its report (a conftest that no longer imports on the new SDKs) is
+    'could not run', not the junit.xml an earlier canary run left in .canary/ ("Nothing changed")."""
+    import canary
+
+    monkeypatch.setattr(canary, "WORK", tmp_path)
+    (tmp_path / "junit.xml").write_text('<testsuites><testsuite><testcase classname="tests.test_a" name="test_x"/>'
+                                        "</testsuite></testsuites>")  # the earlier run: all passed
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\necho 'ImportError while loading conftest' >&2\nexit 4\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(canary, "resolve", lambda wanted: ROOT / "requirements.txt")
+    monkeypatch.setattr(canary, "install", lambda lock: python)
+    assert canary.main([]) == 2
+    out = capsys.readouterr().out
+    assert "pytest wrote no report" in out and "Nothing changed" not in out

@@ -77,6 +77,7 @@ def install(lock: Path) -> Path:
 
 def run_tests(python: Path) -> Path:
     junit = WORK / "junit.xml"
+    junit.unlink(missing_ok=True)  # an earlier run's report is not this run's
     # The doctor checks the installed packages against the canary's lock, not the course's pins.
     env = {**os.environ, "LESSON_USAGE_DIR": str(WORK / "usage"), "LESSON_REQUIREMENTS": str(WORK / "requirements.txt")}
     # verbosity_assertions=2: nbval's output diffs in full, not "...Full output truncated".
