@@ -226,3 +226,20 @@ def test_canary_never_reports_an_earlier_runs_results(tmp_path, monkeypatch, cap
     assert canary.main([]) == 2
     out = capsys.readouterr().out
     assert "pytest wrote no report" in out and "Nothing changed" not in out
+
+
+def test_canary_reports_a_test_file_that_no_longer_imports_and_still_runs_the_rest(tmp_path, monkeypatch):
+    """A test module importing a name the new SDK dropped is a collection error: pytest alone stops there and runs
+    nothing else, and its junit testcase has no classname. The canary keeps running the rest and names the file."""
+    import canary
+
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_ok.py").write_text("def test_ok():\n    assert 1 == 2\n")
+    (tests / "test_broken.py").write_text("from openai.types import NoSuchName\n\n\ndef test_b():\n    pass\n")
+    monkeypatch.setattr(canary, "ROOT", tmp_path)
+    monkeypatch.setattr(canary, "WORK", tmp_path / ".canary")
+    (tmp_path / ".canary").mkdir()
+    total, groups = canary.failures(canary.run_tests(Path(sys.executable)))
+    assert sorted(groups) == ["tests/test_broken.py", "tests/test_ok.py"], groups
+    assert "NoSuchName" in groups["tests/test_broken.py"][0][1]
