@@ -243,3 +243,25 @@ def test_canary_reports_a_test_file_that_no_longer_imports_and_still_runs_the_re
     total, groups = canary.failures(canary.run_tests(Path(sys.executable)))
     assert sorted(groups) == ["tests/test_broken.py", "tests/test_ok.py"], groups
     assert "NoSuchName" in groups["tests/test_broken.py"][0][1]
+
+
+# --- make cassettes (tools/render_cassettes.py) -------------------------------------------------------------
+
+def _render_error(tmp_path: Path, spec: str) -> str:
+    import render_cassettes
+
+    path = tmp_path / "77_spec.yaml"
+    path.write_text(spec)
+    with pytest.raises(SystemExit) as exc:
+        render_cassettes.render_spec(path, tmp_path)
+    assert not (tmp_path / "77_x.yaml").exists()
+    return str(exc.value)
+
+
+REQUEST = "    request: {model: gpt-6-luna, messages: [{role: user, content: hi}]}\n"
+
+
+def test_a_spec_with_a_misspelt_provider_names_the_provider(tmp_path):
+    message = _render_error(tmp_path, "notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST
+                            + "    reply: {text: hi}\n  - provider: OpenAI\n" + REQUEST + "    reply: {text: hi}\n")
+    assert message == "77_spec.yaml: interaction #1: provider 'OpenAI' is not one of openai, anthropic"

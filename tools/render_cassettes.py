@@ -508,6 +508,9 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
         pacing_required=spec.get("pacing") == "required",
     )
     for i, item in enumerate(spec["interactions"]):
+        if isinstance(item, dict) and "provider" in item and item["provider"] not in PROVIDERS:
+            raise SystemExit(f"{spec_path.name}: interaction #{i}: provider {item['provider']!r} is not one of "
+                             f"{', '.join(PROVIDERS)}")
         try:
             raw = renderer.render(item)
         except KeyError as exc:
