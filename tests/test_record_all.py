@@ -265,3 +265,16 @@ def test_a_spec_with_a_misspelt_provider_names_the_provider(tmp_path):
     message = _render_error(tmp_path, "notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST
                             + "    reply: {text: hi}\n  - provider: OpenAI\n" + REQUEST + "    reply: {text: hi}\n")
     assert message == "77_spec.yaml: interaction #1: provider 'OpenAI' is not one of openai, anthropic"
+
+
+@pytest.mark.parametrize("spec, where", [
+    ("", "a spec is a mapping with `notebook:`"),
+    ("notebook: 77_x\n", "a spec is a mapping with `notebook:`"),
+    ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: hi\n", "interaction #0 has a value"),
+    ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    error: {status: '42x', message: m}\n",
+     "interaction #0 has a value"),
+    ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n    latency: fast\n",
+     "interaction #0 has a value"),
+])
+def test_a_spec_with_a_value_of_the_wrong_kind_says_where_without_a_traceback(tmp_path, spec, where):
+    assert where in _render_error(tmp_path, spec)

@@ -492,6 +492,10 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
         spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SystemExit(f"{spec_path.name} is not valid YAML: {exc}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("notebook"), str) \
+            or not isinstance(spec.get("interactions"), list):
+        raise SystemExit(f"{spec_path.name}: a spec is a mapping with `notebook:` (the notebook's name) and "
+                         "`interactions:` (a list); see the docstring of tools/render_cassettes.py")
     notebook = spec["notebook"]
     renderer = Renderer(notebook)
     cassette = Cassette(
@@ -517,6 +521,10 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
             raise SystemExit(f"{spec_path.name}: interaction #{i} is missing {exc}") from None
         except UsageTooSmall as exc:
             raise SystemExit(f"{spec_path.name}: interaction #{i}: {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong kind: a string for a mapping
+            raise SystemExit(f"{spec_path.name}: interaction #{i} has a value of the wrong kind "
+                             f"({type(exc).__name__}: {exc}); compare it with the format in the docstring of "
+                             "tools/render_cassettes.py") from None
         if item.get("note"):
             raw["note"] = item["note"]
         cassette.interactions.append(Interaction(i, raw["request"]["method"], "", None, raw))
