@@ -183,6 +183,20 @@ def test_one_failure_never_stops_the_others_and_leaves_its_files_untouched(cours
                 assert not any(key[i:i + 12] in text for i in range(len(key) - 11)), f"{path} holds part of a key"
 
 
+def test_stored_outputs_are_merged_per_stream_as_store_outputs_stores_them(tmp_path, upstream):
+    """A cell that prints, pauses and prints again (a stream shown as it arrives, notebook 04) is stored as one
+    output per stream, as tools/store_outputs.py stores it, not one per piece the kernel sent."""
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    _notebook(notebooks / "97_pieces.ipynb", SETUP.format(name="97_pieces"), OPENAI_CALL.format(ask=ASK),
+              "import time\nfor word in r.choices[0].message.content.split():\n"
+              "    print(word, end=' ', flush=True)\n    time.sleep(0.3)\nprint()")
+    proc = _record(tmp_path, upstream, "97_pieces")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cell = nbformat.read(notebooks / "97_pieces.ipynb", as_version=4).cells[2]
+    assert [(o.output_type, o.name, o.text) for o in cell.outputs] == [("stream", "stdout", "Hi from upstream \n")]
+
+
 def test_refuses_outside_record_mode_and_unknown_notebooks(course_copy):
     env = {k: v for k, v in os.environ.items() if k != "LESSON_MODE"}
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "record_all.py")], env=env, capture_output=True, text=True)

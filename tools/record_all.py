@@ -99,6 +99,15 @@ def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool) -> nbfor
         raise failure(f"{type(exc).__name__}: {_first_line(exc, 300)}") from None
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)  # as store_outputs: a re-run changes only what cells print
+        merged = []  # as store_outputs: consecutive pieces of one stream are one output
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if last is not None and out.output_type == last.output_type == "stream" and out.name == last.name:
+                last.text += out.text
+            else:
+                merged.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = merged
     return nb
 
 
