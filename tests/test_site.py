@@ -222,6 +222,24 @@ def test_only_names_a_notebook_as_make_record_does_and_refuses_an_unknown_one(tm
     assert (built / "01_setup.html").is_file(), "a refused build must not remove the earlier one"
 
 
+def test_links_and_images_with_percent_encoded_names(tmp_path):
+    """Markdown writes a space in a file name as %20 (`![plot](img/my%20plot.png)`, or `<img/my plot.png>`, which
+    renders the same): the image is copied into the site and a repository link is encoded once, not twice."""
+    builder = _builder()
+    course = tmp_path / "course"
+    (course / "notebooks" / "img").mkdir(parents=True)
+    (course / "notebooks" / "img" / "my plot.png").write_bytes(b"\x89PNG")
+    (course / "docs").mkdir()
+    (course / "docs" / "my notes.md").write_text("notes")
+    builder.ROOT = course
+    links = builder.Links({"05_tool_use"}, "octo/course", "main", tmp_path / "_site")
+    body = links.rewrite('<img src="img/my%20plot.png"/><a href="../docs/my%20notes.md">notes</a>',
+                         course / "notebooks")
+    assert body == ('<img src="files/notebooks/img/my%20plot.png"/>'
+                    '<a href="https://github.com/octo/course/blob/main/docs/my%20notes.md">notes</a>'), body
+    assert (tmp_path / "_site" / "files" / "notebooks" / "img" / "my plot.png").read_bytes() == b"\x89PNG"
+
+
 def test_unknown_repository_links_to_the_setup(site):
     page = (site / "05_tool_use.html").read_text(encoding="utf-8")
     assert "codespaces.new" not in page and "git clone &lt;the course repository&gt;" in page

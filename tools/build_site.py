@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import jinja2
 import nbformat
@@ -184,7 +184,7 @@ class Links:
         if value.startswith(("#", "http:", "https:", "mailto:", "data:")):
             return value
         path, _, fragment = value.partition("#")
-        target = (base / path).resolve()
+        target = (base / unquote(path)).resolve()  # a file name as markdown writes it: my%20notes.md
         if target.suffix == ".ipynb" and target.parent == ROOT / "notebooks" and target.stem in self.names:
             return f"{target.stem}.html" + (f"#{fragment}" if fragment else "")
         if target == ROOT / "README.md":
@@ -200,7 +200,7 @@ class Links:
     def src(self, value: str, base: Path) -> str:
         if value.startswith(("http:", "https:", "data:")) or not value:
             return value
-        target = (base / value.split("#")[0]).resolve()
+        target = (base / unquote(value.split("#")[0])).resolve()
         try:
             relative = target.relative_to(ROOT).as_posix()
         except ValueError:
