@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -195,6 +197,42 @@ def test_stored_outputs_are_merged_per_stream_as_store_outputs_stores_them(tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     cell = nbformat.read(notebooks / "97_pieces.ipynb", as_version=4).cells[2]
     assert [(o.output_type, o.name, o.text) for o in cell.outputs] == [("stream", "stdout", "Hi from upstream \n")]
+
+
+def test_ctrl_c_stops_the_whole_run_and_leaves_every_file_as_it_was(tmp_path, upstream):
+    """Ctrl-C (SIGINT to the terminal's process group: the recorder and its kernel) during a notebook stops
+    `make record` there: nbclient's own SIGINT handler shuts the kernel down, which once read as that notebook
+    failing (`AssertionError:`) and the next notebooks were recorded anyway, with the maintainer's keys."""
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    _notebook(notebooks / "95_long.ipynb", SETUP.format(name="95_long"), OPENAI_CALL.format(ask=ASK),
+              "import time\nprint('waiting', flush=True)\ntime.sleep(60)")
+    _notebook(notebooks / "96_next.ipynb", SETUP.format(name="96_next"), OPENAI_CALL.format(ask=ASK))
+    (notebooks / "cassettes" / "95_long.yaml").write_text("provenance: {kind: authored, note: A}\ninteractions: []\n")
+    before = {p: p.read_bytes() for p in notebooks.rglob("*") if p.is_file()}
+    env = dict(os.environ, LESSON_MODE="record", OPENAI_API_KEY=OPENAI_KEY, ANTHROPIC_API_KEY=ANTHROPIC_KEY,
+               LESSON_OPENAI_UPSTREAM=upstream + "/v1", LESSON_ANTHROPIC_UPSTREAM=upstream,
+               LESSON_OPENAI_MODEL="local-model", LESSON_ANTHROPIC_MODEL="local-claude")
+    for var in ("LESSON_USAGE_DIR", "LESSON_CASSETTE_DIR", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "record_all.py"), "--notebooks", str(notebooks)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(Path(tempfile.gettempdir()).glob(
+                "lesson-record-95_long-*/95_long.recording.yaml")):
+            time.sleep(0.2)  # the record pass has made its call and sits in the long cell
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "✘ 95_long: interrupted (Ctrl-C); cassettes/95_long.yaml and 95_long.ipynb are unchanged" in out, out
+    assert "96_next" not in out and "AssertionError" not in out, out
+    assert {p: p.read_bytes() for p in notebooks.rglob("*") if p.is_file()} == before
 
 
 def test_refuses_outside_record_mode_and_unknown_notebooks(course_copy):

@@ -88,8 +88,14 @@ def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool) -> nbfor
         return Failure(original[current[-1]], _first_line(nb.cells[current[-1]].source), error)
 
     try:
-        client.execute(env=env, cwd=str(path.parent))  # cells tagged raises-exception may raise; no other
+        try:
+            client.execute(env=env, cwd=str(path.parent))  # cells tagged raises-exception may raise; no other
+        finally:  # Ctrl-C: nbclient's own SIGINT handler shut the kernel down (its only trace is this future)
+            if getattr(client, "_async_cleanup_kernel_future", None) is not None:
+                raise KeyboardInterrupt
     except CellExecutionError as exc:
+        if exc.ename == "KeyboardInterrupt":  # the kernel got the terminal's SIGINT first
+            raise KeyboardInterrupt from None
         raise failure(_first_line(f"{exc.ename}: {exc.evalue}", 300)) from None
     except CellTimeoutError:
         raise failure(f"the cell did not finish within {client.timeout} s (LESSON_RECORD_CELL_TIMEOUT)") from None
@@ -267,7 +273,12 @@ def main(argv: list[str]) -> int:
     results = []
     for path in paths:
         print(f"  {path.stem} ...", flush=True)
-        results.append(record_one(path))
+        try:
+            results.append(record_one(path))
+        except KeyboardInterrupt:
+            print(f"✘ {path.stem}: interrupted (Ctrl-C); cassettes/{path.stem}.yaml and {path.name} are unchanged, "
+                  f"the notebooks after it were not run", flush=True)
+            return 130
         print(results[-1].line, flush=True)
     done = sum(r.ok for r in results)
     failed = ", ".join(r.name for r in results if not r.ok)
