@@ -240,6 +240,21 @@ def test_links_and_images_with_percent_encoded_names(tmp_path):
     assert (tmp_path / "_site" / "files" / "notebooks" / "img" / "my plot.png").read_bytes() == b"\x89PNG"
 
 
+def test_never_replaces_a_folder_of_the_repository(tmp_path):
+    """`--out notebooks` (or `make site SITE_DIR=docs` over a docs/ folder of the repository) once deleted that
+    folder before building; a folder git tracks files in is refused, as the checkout itself is."""
+    builder = _builder()
+    course = tmp_path / "course"
+    (course / "notebooks").mkdir(parents=True)
+    (course / "notebooks" / "01_x.ipynb").write_text("{}")
+    subprocess.run(["git", "init", "-q", str(course)], check=True)
+    subprocess.run(["git", "-C", str(course), "add", "notebooks"], check=True)
+    builder.ROOT = course
+    with pytest.raises(SystemExit, match="refusing to replace .*notebooks: git tracks files in it"):
+        builder.build(course / "notebooks", None, quiet=True)
+    assert (course / "notebooks" / "01_x.ipynb").read_text() == "{}"
+
+
 def test_unknown_repository_links_to_the_setup(site):
     page = (site / "05_tool_use.html").read_text(encoding="utf-8")
     assert "codespaces.new" not in page and "git clone &lt;the course repository&gt;" in page

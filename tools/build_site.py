@@ -305,6 +305,16 @@ def _lab_css(exporter: HTMLExporter) -> dict[str, str]:
     raise SystemExit("build_site: nbconvert's lab template styles (static/index.css) were not found")
 
 
+def _tracked(folder: Path) -> bool:
+    """Whether git tracks files in folder (`--out notebooks` would delete the course, not an old site)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "--", str(folder)], cwd=ROOT, capture_output=True, text=True,
+                                timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(listed.strip())
+
+
 def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False, only: list[str] | None = None) -> dict:
     started = time.monotonic()
     out = out.resolve()
@@ -319,6 +329,8 @@ def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False
     if out.exists():
         if out == ROOT or ROOT.is_relative_to(out):
             raise SystemExit(f"build_site: refusing to replace {out}")
+        if _tracked(out):
+            raise SystemExit(f"build_site: refusing to replace {out}: git tracks files in it")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     exporter = _exporter()
