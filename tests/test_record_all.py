@@ -330,3 +330,18 @@ def test_a_spec_with_a_misspelt_provider_names_the_provider(tmp_path):
 ])
 def test_a_spec_with_a_value_of_the_wrong_kind_says_where_without_a_traceback(tmp_path, spec, where):
     assert where in _render_error(tmp_path, spec)
+
+
+def test_a_copied_spec_never_overwrites_another_notebooks_cassette(tmp_path, monkeypatch):
+    """A new spec started as a copy of another (11_batches.yaml still saying `notebook: 10_async`) once
+    re-rendered 10_async's cassette from the copy, silently, under `make cassettes`."""
+    import render_cassettes
+
+    monkeypatch.setattr(render_cassettes, "OUT", tmp_path / "cassettes")
+    (tmp_path / "cassettes").mkdir()
+    (tmp_path / "cassettes" / "10_async.yaml").write_text("the real one\n")
+    spec = tmp_path / "11_batches.yaml"
+    spec.write_text("notebook: 10_async\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n")
+    with pytest.raises(SystemExit, match="11_batches.yaml: `notebook: 10_async` would overwrite cassettes/10_async"):
+        render_cassettes.render_spec(spec, render_cassettes.OUT)
+    assert (tmp_path / "cassettes" / "10_async.yaml").read_text() == "the real one\n"

@@ -497,6 +497,9 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
         raise SystemExit(f"{spec_path.name}: a spec is a mapping with `notebook:` (the notebook's name) and "
                          "`interactions:` (a list); see the docstring of tools/render_cassettes.py")
     notebook = spec["notebook"]
+    if out_dir == OUT and notebook != spec_path.stem:  # a copied spec whose `notebook:` was not changed
+        raise SystemExit(f"{spec_path.name}: `notebook: {notebook}` would overwrite cassettes/{notebook}.yaml, which "
+                         f"tools/specs/{notebook}.yaml renders; a spec renders the cassette of its own name")
     renderer = Renderer(notebook)
     cassette = Cassette(
         path=out_dir / f"{notebook}.yaml",
