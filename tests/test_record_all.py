@@ -235,6 +235,17 @@ def test_ctrl_c_stops_the_whole_run_and_leaves_every_file_as_it_was(tmp_path, up
     assert {p: p.read_bytes() for p in notebooks.rglob("*") if p.is_file()} == before
 
 
+def test_a_notebook_that_calls_no_provider_is_not_said_to_stop_before_its_first_cell(tmp_path, upstream):
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    _notebook(notebooks / "94_quiet.ipynb", SETUP.format(name="94_quiet"), "print('no call here')")
+    proc = _record(tmp_path, upstream, "94_quiet")
+    assert proc.returncode == 1
+    assert ("✘ 94_quiet: failed while recording, when every cell had run: no call reached a provider, so there is "
+            "nothing to record\n    cassettes/94_quiet.yaml and 94_quiet.ipynb are unchanged; nothing was recorded"
+            in proc.stdout), proc.stdout
+
+
 def test_refuses_outside_record_mode_and_unknown_notebooks(course_copy):
     env = {k: v for k, v in os.environ.items() if k != "LESSON_MODE"}
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "record_all.py")], env=env, capture_output=True, text=True)

@@ -59,9 +59,11 @@ class Failure(Exception):
     cell: int | None
     source: str
     error: str
+    where: str = ""  # instead of the cell, when no cell stopped it
 
     def __str__(self) -> str:
-        where = f"cell {self.cell} (`{self.source}`)" if self.cell is not None else "before any cell ran"
+        where = self.where or (f"at cell {self.cell} (`{self.source}`)" if self.cell is not None
+                               else "before any cell ran")
         return f"{where}: {self.error}"
 
 
@@ -200,7 +202,8 @@ def record_one(nb_path: Path) -> Result:
             execute(nb_path, record_env(work), skip_replay_only=True)
             recording = _recording(work, name)
             if recording is None:
-                raise Failure(None, "", "no call reached a provider, so there is nothing to record")
+                raise Failure(None, "", "no call reached a provider, so there is nothing to record",
+                              "when every cell had run")
             carry_notes(recording, old)
             recording.save(work / f"{name}.yaml")  # what the replay pass reads
             stage = "replay"
@@ -210,7 +213,7 @@ def record_one(nb_path: Path) -> Result:
             what = {"record": "recording", "replay": "replaying the new recording"}[stage]
             tail = (f"; what was recorded ({_n(kept, 'interaction')}) is kept in {rel(partial)}" if kept
                     else "; nothing was recorded")
-            return Result(name, False, f"✘ {name}: failed while {what}, at {failure}\n"
+            return Result(name, False, f"✘ {name}: failed while {what}, {failure}\n"
                                        f"    {rel(cassette)} and {nb_path.name} are unchanged{tail}")
         tmp_cassette, tmp_nb = _temp_beside(cassette), _temp_beside(nb_path)
         try:
