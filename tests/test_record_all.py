@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -183,6 +185,67 @@ def test_one_failure_never_stops_the_others_and_leaves_its_files_untouched(cours
                 assert not any(key[i:i + 12] in text for i in range(len(key) - 11)), f"{path} holds part of a key"
 
 
+def test_stored_outputs_are_merged_per_stream_as_store_outputs_stores_them(tmp_path, upstream):
+    """A cell that prints, pauses and prints again (a stream shown as it arrives, notebook 04) is stored as one
+    output per stream, as tools/store_outputs.py stores it, not one per piece the kernel sent."""
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    _notebook(notebooks / "97_pieces.ipynb", SETUP.format(name="97_pieces"), OPENAI_CALL.format(ask=ASK),
+              "import time\nfor word in r.choices[0].message.content.split():\n"
+              "    print(word, end=' ', flush=True)\n    time.sleep(0.3)\nprint()")
+    proc = _record(tmp_path, upstream, "97_pieces")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cell = nbformat.read(notebooks / "97_pieces.ipynb", as_version=4).cells[2]
+    assert [(o.output_type, o.name, o.text) for o in cell.outputs] == [("stream", "stdout", "Hi from upstream \n")]
+
+
+def test_ctrl_c_stops_the_whole_run_and_leaves_every_file_as_it_was(tmp_path, upstream):
+    """Ctrl-C (SIGINT to the terminal's process group: the recorder and its kernel) during a notebook stops
+    `make record` there: nbclient's own SIGINT handler shuts the kernel down, which once read as that notebook
+    failing (`AssertionError:`) and the next notebooks were recorded anyway, with the maintainer's keys."""
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    _notebook(notebooks / "95_long.ipynb", SETUP.format(name="95_long"), OPENAI_CALL.format(ask=ASK),
+              "import time\nprint('waiting', flush=True)\ntime.sleep(60)")
+    _notebook(notebooks / "96_next.ipynb", SETUP.format(name="96_next"), OPENAI_CALL.format(ask=ASK))
+    (notebooks / "cassettes" / "95_long.yaml").write_text("provenance: {kind: authored, note: A}\ninteractions: []\n")
+    before = {p: p.read_bytes() for p in notebooks.rglob("*") if p.is_file()}
+    env = dict(os.environ, LESSON_MODE="record", OPENAI_API_KEY=OPENAI_KEY, ANTHROPIC_API_KEY=ANTHROPIC_KEY,
+               LESSON_OPENAI_UPSTREAM=upstream + "/v1", LESSON_ANTHROPIC_UPSTREAM=upstream,
+               LESSON_OPENAI_MODEL="local-model", LESSON_ANTHROPIC_MODEL="local-claude")
+    for var in ("LESSON_USAGE_DIR", "LESSON_CASSETTE_DIR", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "record_all.py"), "--notebooks", str(notebooks)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(Path(tempfile.gettempdir()).glob(
+                "lesson-record-95_long-*/95_long.recording.yaml")):
+            time.sleep(0.2)  # the record pass has made its call and sits in the long cell
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "✘ 95_long: interrupted (Ctrl-C); cassettes/95_long.yaml and 95_long.ipynb are unchanged" in out, out
+    assert "96_next" not in out and "AssertionError" not in out, out
+    assert {p: p.read_bytes() for p in notebooks.rglob("*") if p.is_file()} == before
+
+
+def test_a_notebook_that_calls_no_provider_is_not_said_to_stop_before_its_first_cell(tmp_path, upstream):
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    _notebook(notebooks / "94_quiet.ipynb", SETUP.format(name="94_quiet"), "print('no call here')")
+    proc = _record(tmp_path, upstream, "94_quiet")
+    assert proc.returncode == 1
+    assert ("✘ 94_quiet: failed while recording, when every cell had run: no call reached a provider, so there is "
+            "nothing to record\n    cassettes/94_quiet.yaml and 94_quiet.ipynb are unchanged; nothing was recorded"
+            in proc.stdout), proc.stdout
+
+
 def test_refuses_outside_record_mode_and_unknown_notebooks(course_copy):
     env = {k: v for k, v in os.environ.items() if k != "LESSON_MODE"}
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "record_all.py")], env=env, capture_output=True, text=True)
@@ -206,3 +269,90 @@ def test_notes_of_the_authored_cassette_follow_its_re_recording(tmp_path):
     new = Cassette(tmp_path / "b.yaml", [item(0, "gemma"), item(1, "gemma", content="x"), item(2, "gemma")])
     record_all.carry_notes(new, old)
     assert [i.raw.get("note") for i in new.interactions] == ["first", "other", "second"]
+
+
+# --- the canary (tools/canary.py, `make canary`) -----------------------------------------------------------
+
+def test_canary_never_reports_an_earlier_runs_results(tmp_path, monkeypatch, capsys):
+    """pytest that stops before writing its report (a conftest that no longer imports on the new SDKs) is
+    'could not run', not the junit.xml an earlier canary run left in .canary/ ("Nothing changed")."""
+    import canary
+
+    monkeypatch.setattr(canary, "WORK", tmp_path)
+    (tmp_path / "junit.xml").write_text('<testsuites><testsuite><testcase classname="tests.test_a" name="test_x"/>'
+                                        "</testsuite></testsuites>")  # the earlier run: all passed
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\necho 'ImportError while loading conftest' >&2\nexit 4\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(canary, "resolve", lambda wanted: ROOT / "requirements.txt")
+    monkeypatch.setattr(canary, "install", lambda lock: python)
+    assert canary.main([]) == 2
+    out = capsys.readouterr().out
+    assert "pytest wrote no report" in out and "Nothing changed" not in out
+
+
+def test_canary_reports_a_test_file_that_no_longer_imports_and_still_runs_the_rest(tmp_path, monkeypatch):
+    """A test module importing a name the new SDK dropped is a collection error: pytest alone stops there and runs
+    nothing else, and its junit testcase has no classname. The canary keeps running the rest and names the file."""
+    import canary
+
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_ok.py").write_text("def test_ok():\n    assert 1 == 2\n")
+    (tests / "test_broken.py").write_text("from openai.types import NoSuchName\n\n\ndef test_b():\n    pass\n")
+    monkeypatch.setattr(canary, "ROOT", tmp_path)
+    monkeypatch.setattr(canary, "WORK", tmp_path / ".canary")
+    (tmp_path / ".canary").mkdir()
+    total, groups = canary.failures(canary.run_tests(Path(sys.executable)))
+    assert sorted(groups) == ["tests/test_broken.py", "tests/test_ok.py"], groups
+    assert "NoSuchName" in groups["tests/test_broken.py"][0][1]
+
+
+# --- make cassettes (tools/render_cassettes.py) -------------------------------------------------------------
+
+def _render_error(tmp_path: Path, spec: str) -> str:
+    import render_cassettes
+
+    path = tmp_path / "77_spec.yaml"
+    path.write_text(spec)
+    with pytest.raises(SystemExit) as exc:
+        render_cassettes.render_spec(path, tmp_path)
+    assert not (tmp_path / "77_x.yaml").exists()
+    return str(exc.value)
+
+
+REQUEST = "    request: {model: gpt-6-luna, messages: [{role: user, content: hi}]}\n"
+
+
+def test_a_spec_with_a_misspelt_provider_names_the_provider(tmp_path):
+    message = _render_error(tmp_path, "notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST
+                            + "    reply: {text: hi}\n  - provider: OpenAI\n" + REQUEST + "    reply: {text: hi}\n")
+    assert message == "77_spec.yaml: interaction #1: provider 'OpenAI' is not one of openai, anthropic"
+
+
+@pytest.mark.parametrize("spec, where", [
+    ("", "a spec is a mapping with `notebook:`"),
+    ("notebook: 77_x\n", "a spec is a mapping with `notebook:`"),
+    ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: hi\n", "interaction #0 has a value"),
+    ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    error: {status: '42x', message: m}\n",
+     "interaction #0 has a value"),
+    ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n    latency: fast\n",
+     "interaction #0 has a value"),
+])
+def test_a_spec_with_a_value_of_the_wrong_kind_says_where_without_a_traceback(tmp_path, spec, where):
+    assert where in _render_error(tmp_path, spec)
+
+
+def test_a_copied_spec_never_overwrites_another_notebooks_cassette(tmp_path, monkeypatch):
+    """A new spec started as a copy of another (11_batches.yaml still saying `notebook: 10_async`) once
+    re-rendered 10_async's cassette from the copy, silently, under `make cassettes`."""
+    import render_cassettes
+
+    monkeypatch.setattr(render_cassettes, "OUT", tmp_path / "cassettes")
+    (tmp_path / "cassettes").mkdir()
+    (tmp_path / "cassettes" / "10_async.yaml").write_text("the real one\n")
+    spec = tmp_path / "11_batches.yaml"
+    spec.write_text("notebook: 10_async\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n")
+    with pytest.raises(SystemExit, match="11_batches.yaml: `notebook: 10_async` would overwrite cassettes/10_async"):
+        render_cassettes.render_spec(spec, render_cassettes.OUT)
+    assert (tmp_path / "cassettes" / "10_async.yaml").read_text() == "the real one\n"

@@ -210,6 +210,51 @@ def test_repository_links(tmp_path):
     assert 'href="https://github.com/octo/course/blob/main/solutions/05_tool_use.py"' in page
 
 
+def test_only_names_a_notebook_as_make_record_does_and_refuses_an_unknown_one(tmp_path):
+    """`--only 01_setup.ipynb` (a tab-completed name) builds that page; an unknown name says so, with no
+    traceback, and leaves the folder of an earlier build as it was."""
+    built = _build(tmp_path / "_site", "", "01_setup.ipynb")
+    assert sorted(p.name for p in built.glob("[0-9]*.html")) == ["01_setup.html"]
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "build_site.py"), "--out", str(built), "--repo", "",
+                           "--only", "01_setup", "99_nope"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "--only 99_nope: no such notebook in notebooks/" in done.stderr
+    assert (built / "01_setup.html").is_file(), "a refused build must not remove the earlier one"
+
+
+def test_links_and_images_with_percent_encoded_names(tmp_path):
+    """Markdown writes a space in a file name as %20 (`![plot](img/my%20plot.png)`, or `<img/my plot.png>`, which
+    renders the same): the image is copied into the site and a repository link is encoded once, not twice."""
+    builder = _builder()
+    course = tmp_path / "course"
+    (course / "notebooks" / "img").mkdir(parents=True)
+    (course / "notebooks" / "img" / "my plot.png").write_bytes(b"\x89PNG")
+    (course / "docs").mkdir()
+    (course / "docs" / "my notes.md").write_text("notes")
+    builder.ROOT = course
+    links = builder.Links({"05_tool_use"}, "octo/course", "main", tmp_path / "_site")
+    body = links.rewrite('<img src="img/my%20plot.png"/><a href="../docs/my%20notes.md">notes</a>',
+                         course / "notebooks")
+    assert body == ('<img src="files/notebooks/img/my%20plot.png"/>'
+                    '<a href="https://github.com/octo/course/blob/main/docs/my%20notes.md">notes</a>'), body
+    assert (tmp_path / "_site" / "files" / "notebooks" / "img" / "my plot.png").read_bytes() == b"\x89PNG"
+
+
+def test_never_replaces_a_folder_of_the_repository(tmp_path):
+    """`--out notebooks` (or `make site SITE_DIR=docs` over a docs/ folder of the repository) once deleted that
+    folder before building; a folder git tracks files in is refused, as the checkout itself is."""
+    builder = _builder()
+    course = tmp_path / "course"
+    (course / "notebooks").mkdir(parents=True)
+    (course / "notebooks" / "01_x.ipynb").write_text("{}")
+    subprocess.run(["git", "init", "-q", str(course)], check=True)
+    subprocess.run(["git", "-C", str(course), "add", "notebooks"], check=True)
+    builder.ROOT = course
+    with pytest.raises(SystemExit, match="refusing to replace .*notebooks: git tracks files in it"):
+        builder.build(course / "notebooks", None, quiet=True)
+    assert (course / "notebooks" / "01_x.ipynb").read_text() == "{}"
+
+
 def test_unknown_repository_links_to_the_setup(site):
     page = (site / "05_tool_use.html").read_text(encoding="utf-8")
     assert "codespaces.new" not in page and "git clone &lt;the course repository&gt;" in page

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import jinja2
 import nbformat
@@ -184,7 +184,7 @@ class Links:
         if value.startswith(("#", "http:", "https:", "mailto:", "data:")):
             return value
         path, _, fragment = value.partition("#")
-        target = (base / path).resolve()
+        target = (base / unquote(path)).resolve()  # a file name as markdown writes it: my%20notes.md
         if target.suffix == ".ipynb" and target.parent == ROOT / "notebooks" and target.stem in self.names:
             return f"{target.stem}.html" + (f"#{fragment}" if fragment else "")
         if target == ROOT / "README.md":
@@ -200,7 +200,7 @@ class Links:
     def src(self, value: str, base: Path) -> str:
         if value.startswith(("http:", "https:", "data:")) or not value:
             return value
-        target = (base / value.split("#")[0]).resolve()
+        target = (base / unquote(value.split("#")[0])).resolve()
         try:
             relative = target.relative_to(ROOT).as_posix()
         except ValueError:
@@ -305,17 +305,34 @@ def _lab_css(exporter: HTMLExporter) -> dict[str, str]:
     raise SystemExit("build_site: nbconvert's lab template styles (static/index.css) were not found")
 
 
+def _tracked(folder: Path) -> bool:
+    """Whether git tracks files in folder (`--out notebooks` would delete the course, not an old site)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "--", str(folder)], cwd=ROOT, capture_output=True, text=True,
+                                timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(listed.strip())
+
+
 def build(out: Path, repo: str | None, branch: str = "main", quiet: bool = False, only: list[str] | None = None) -> dict:
     started = time.monotonic()
     out = out.resolve()
-    if out.exists():
-        if out == ROOT or ROOT.is_relative_to(out):
-            raise SystemExit(f"build_site: refusing to replace {out}")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     paths = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))
     if not paths:
         raise SystemExit("build_site: no notebooks/NN_*.ipynb found")
+    only = [name.removesuffix(".ipynb") for name in only] if only else None
+    unknown = [name for name in only or [] if name not in {p.stem for p in paths}]
+    if unknown:
+        raise SystemExit(f"build_site: --only {' '.join(unknown)}: no such notebook in notebooks/ "
+                         f"(names like {paths[0].stem})")
+    if out.exists():
+        if out == ROOT or ROOT.is_relative_to(out):
+            raise SystemExit(f"build_site: refusing to replace {out}")
+        if _tracked(out):
+            raise SystemExit(f"build_site: refusing to replace {out}: git tracks files in it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     exporter = _exporter()
     links = Links({p.stem for p in paths}, repo, branch, out)
     readme_text = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -77,12 +77,15 @@ def install(lock: Path) -> Path:
 
 def run_tests(python: Path) -> Path:
     junit = WORK / "junit.xml"
+    junit.unlink(missing_ok=True)  # an earlier run's report is not this run's
     # The doctor checks the installed packages against the canary's lock, not the course's pins.
     env = {**os.environ, "LESSON_USAGE_DIR": str(WORK / "usage"), "LESSON_REQUIREMENTS": str(WORK / "requirements.txt")}
     # verbosity_assertions=2: nbval's output diffs in full, not "...Full output truncated".
+    # --continue-on-collection-errors: a test file that no longer imports on the new SDKs is one finding, and
+    # every other notebook and test still runs (pytest stops before running any test otherwise).
     subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ignore=tests/test_browser.py",
-                    "--ignore=tests/test_site.py", f"--junitxml={junit}", "-o", "junit_logging=no",
-                    "-o", "verbosity_assertions=2"], cwd=ROOT, env=env)
+                    "--ignore=tests/test_site.py", "--continue-on-collection-errors", f"--junitxml={junit}",
+                    "-o", "junit_logging=no", "-o", "verbosity_assertions=2"], cwd=ROOT, env=env)
     return junit
 
 
@@ -102,6 +105,10 @@ def failures(junit: Path) -> tuple[int, dict[str, list[tuple[str, str]]]]:
         if ".ipynb" in classname:
             where = "notebooks/" + re.sub(r".*?(\d\d_[\w]+)\.ipynb.*", r"\1.ipynb", classname)
             text = nbval_diff(bad.text or "")
+        elif not classname:  # a test file that no longer imports: name "tests.test_foo"
+            where = case.get("name", "?").replace(".", "/") + ".py"
+            text = ANSI.sub("", bad.text or "").strip()
+            text = "\n".join(line for line in text.splitlines() if line.startswith("E ")) or text
         else:
             module, _, klass = classname.partition(".test_")
             where = classname.replace(".", "/") + ".py" if not klass else f"{module}/test_{klass.split('.')[0]}.py"

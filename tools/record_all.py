@@ -59,9 +59,11 @@ class Failure(Exception):
     cell: int | None
     source: str
     error: str
+    where: str = ""  # instead of the cell, when no cell stopped it
 
     def __str__(self) -> str:
-        where = f"cell {self.cell} (`{self.source}`)" if self.cell is not None else "before any cell ran"
+        where = self.where or (f"at cell {self.cell} (`{self.source}`)" if self.cell is not None
+                               else "before any cell ran")
         return f"{where}: {self.error}"
 
 
@@ -88,8 +90,14 @@ def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool) -> nbfor
         return Failure(original[current[-1]], _first_line(nb.cells[current[-1]].source), error)
 
     try:
-        client.execute(env=env, cwd=str(path.parent))  # cells tagged raises-exception may raise; no other
+        try:
+            client.execute(env=env, cwd=str(path.parent))  # cells tagged raises-exception may raise; no other
+        finally:  # Ctrl-C: nbclient's own SIGINT handler shut the kernel down (its only trace is this future)
+            if getattr(client, "_async_cleanup_kernel_future", None) is not None:
+                raise KeyboardInterrupt
     except CellExecutionError as exc:
+        if exc.ename == "KeyboardInterrupt":  # the kernel got the terminal's SIGINT first
+            raise KeyboardInterrupt from None
         raise failure(_first_line(f"{exc.ename}: {exc.evalue}", 300)) from None
     except CellTimeoutError:
         raise failure(f"the cell did not finish within {client.timeout} s (LESSON_RECORD_CELL_TIMEOUT)") from None
@@ -99,6 +107,15 @@ def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool) -> nbfor
         raise failure(f"{type(exc).__name__}: {_first_line(exc, 300)}") from None
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)  # as store_outputs: a re-run changes only what cells print
+        merged = []  # as store_outputs: consecutive pieces of one stream are one output
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if last is not None and out.output_type == last.output_type == "stream" and out.name == last.name:
+                last.text += out.text
+            else:
+                merged.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = merged
     return nb
 
 
@@ -185,7 +202,8 @@ def record_one(nb_path: Path) -> Result:
             execute(nb_path, record_env(work), skip_replay_only=True)
             recording = _recording(work, name)
             if recording is None:
-                raise Failure(None, "", "no call reached a provider, so there is nothing to record")
+                raise Failure(None, "", "no call reached a provider, so there is nothing to record",
+                              "when every cell had run")
             carry_notes(recording, old)
             recording.save(work / f"{name}.yaml")  # what the replay pass reads
             stage = "replay"
@@ -195,7 +213,7 @@ def record_one(nb_path: Path) -> Result:
             what = {"record": "recording", "replay": "replaying the new recording"}[stage]
             tail = (f"; what was recorded ({_n(kept, 'interaction')}) is kept in {rel(partial)}" if kept
                     else "; nothing was recorded")
-            return Result(name, False, f"✘ {name}: failed while {what}, at {failure}\n"
+            return Result(name, False, f"✘ {name}: failed while {what}, {failure}\n"
                                        f"    {rel(cassette)} and {nb_path.name} are unchanged{tail}")
         tmp_cassette, tmp_nb = _temp_beside(cassette), _temp_beside(nb_path)
         try:
@@ -258,7 +276,12 @@ def main(argv: list[str]) -> int:
     results = []
     for path in paths:
         print(f"  {path.stem} ...", flush=True)
-        results.append(record_one(path))
+        try:
+            results.append(record_one(path))
+        except KeyboardInterrupt:
+            print(f"✘ {path.stem}: interrupted (Ctrl-C); cassettes/{path.stem}.yaml and {path.name} are unchanged, "
+                  f"the notebooks after it were not run", flush=True)
+            return 130
         print(results[-1].line, flush=True)
     done = sum(r.ok for r in results)
     failed = ", ".join(r.name for r in results if not r.ok)

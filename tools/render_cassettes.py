@@ -492,7 +492,14 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
         spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SystemExit(f"{spec_path.name} is not valid YAML: {exc}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("notebook"), str) \
+            or not isinstance(spec.get("interactions"), list):
+        raise SystemExit(f"{spec_path.name}: a spec is a mapping with `notebook:` (the notebook's name) and "
+                         "`interactions:` (a list); see the docstring of tools/render_cassettes.py")
     notebook = spec["notebook"]
+    if out_dir == OUT and notebook != spec_path.stem:  # a copied spec whose `notebook:` was not changed
+        raise SystemExit(f"{spec_path.name}: `notebook: {notebook}` would overwrite cassettes/{notebook}.yaml, which "
+                         f"tools/specs/{notebook}.yaml renders; a spec renders the cassette of its own name")
     renderer = Renderer(notebook)
     cassette = Cassette(
         path=out_dir / f"{notebook}.yaml",
@@ -508,12 +515,19 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
         pacing_required=spec.get("pacing") == "required",
     )
     for i, item in enumerate(spec["interactions"]):
+        if isinstance(item, dict) and "provider" in item and item["provider"] not in PROVIDERS:
+            raise SystemExit(f"{spec_path.name}: interaction #{i}: provider {item['provider']!r} is not one of "
+                             f"{', '.join(PROVIDERS)}")
         try:
             raw = renderer.render(item)
         except KeyError as exc:
             raise SystemExit(f"{spec_path.name}: interaction #{i} is missing {exc}") from None
         except UsageTooSmall as exc:
             raise SystemExit(f"{spec_path.name}: interaction #{i}: {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong kind: a string for a mapping
+            raise SystemExit(f"{spec_path.name}: interaction #{i} has a value of the wrong kind "
+                             f"({type(exc).__name__}: {exc}); compare it with the format in the docstring of "
+                             "tools/render_cassettes.py") from None
         if item.get("note"):
             raw["note"] = item["note"]
         cassette.interactions.append(Interaction(i, raw["request"]["method"], "", None, raw))
