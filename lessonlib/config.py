@@ -24,6 +24,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from ._testhooks import server_options
 from .budget import check_model_is_priced, session_budget
+from .cassette import Cassette
 from .display import install_error_display, ipython_shell
 from .errors import CassetteError, LessonSetupError
 from .providers import PROVIDERS
@@ -320,6 +321,11 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     if settings.problems:  # before anything stops: a slip in .env leaves a running set-up (and its cap) as it was
         raise settings.problems[0]
     cassette = settings.cassette(name)
+    if settings.mode == "replay" or (settings.mode == "record" and cassette.exists()):
+        try:  # before anything stops, as above: a missing or broken cassette leaves a running set-up as it was
+            Cassette.load(cassette)
+        except CassetteError as exc:
+            raise LessonSetupError(str(exc)) from None
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
     _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
     settings = Settings.read(env_file)  # again: .env may now set a variable that setup() had replaced (a key)

@@ -87,6 +87,25 @@ def test_missing_cassette_names_the_file(monkeypatch):
     assert "99_no_such_notebook.yaml does not exist" in message and "git checkout" in message
 
 
+def test_a_re_run_for_a_missing_or_broken_cassette_leaves_the_running_set_up(monkeypatch, tmp_path):
+    # setup("04_streming") after a working set-up: it once stopped the server first and gave the environment back,
+    # so the next OpenAI() went to the provider with the key from .env, in replay mode
+    import os
+
+    monkeypatch.setenv("LESSON_MODE", "replay")
+    monkeypatch.setenv("OPENAI_API_KEY", GOOD_OPENAI)
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    url = os.environ["OPENAI_BASE_URL"]
+    with pytest.raises(LessonSetupError, match="does not exist"):
+        lessonlib.setup("99_no_such_notebook", env_file="/nonexistent/.env", quiet=True)
+    (tmp_path / "broken.yaml").write_text("interactions: [ {unclosed\n")
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    with pytest.raises(LessonSetupError, match="is not valid YAML"):
+        lessonlib.setup("broken", env_file="/nonexistent/.env", quiet=True)
+    assert os.environ["OPENAI_BASE_URL"] == url and os.environ["OPENAI_API_KEY"] != GOOD_OPENAI
+    assert course.server.port  # still serving
+
+
 def test_corrupt_cassette_names_the_file(monkeypatch, tmp_path):
     (tmp_path / "broken.yaml").write_text("interactions: [ {unclosed\n")
     monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
