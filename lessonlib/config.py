@@ -327,6 +327,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
+    # ...and clients made before it keep working: the new server takes the old one's port (and secret)
+    port, token = (previous.port, previous.token) if previous is not None and previous._httpd else (0, "")
     _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
     settings = Settings.read(env_file)  # again: .env may now set a variable that setup() had replaced (a key)
     if settings.problems:
@@ -351,9 +353,11 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                 course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
                 secrets=tuple(settings.keys.values()), budget=budget,
                 provenance=_provenance(settings) if mode == "record" else None, **test_options,
-            ).start()
+            )
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
+        server.token = server.token and (token or server.token)  # replay mode has none
+        server.start(port)
         _ACTIVE["server"] = course.server = server
         if (mode == "record" and previous is not None and previous.mode == "record"
                 and previous.cassette_path == server.cassette_path):  # issue 13: set up, call, set up again, call

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets as _secrets
+import socket
 import sys
 import threading
 import time
@@ -90,13 +91,18 @@ class ReplayServer:
 
     # ---- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> ReplayServer:
+    def start(self, port: int = 0) -> ReplayServer:
+        """Serve on ``port`` (setup() re-run: the replaced server's, so clients made before still reach it),
+        else on a free one."""
         server = self
 
         class Handler(_Handler):
             owner = server
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        try:
+            self._httpd = _QuietServer(("127.0.0.1", port), Handler)
+        except OSError:  # taken meanwhile by another program
+            self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, name="lessonlib-replay", daemon=True).start()
         return self
 
@@ -104,6 +110,11 @@ class ReplayServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            for conn in list(self._httpd.connections):  # a client's kept-alive connection: a stopped server
+                try:  # answers no more on it (it once raised "server not started" into the cell)
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             self._httpd = None
 
     @property
@@ -305,6 +316,17 @@ class _QuietServer(ThreadingHTTPServer):
     # socketserver's default listen backlog of 5 drops SYNs when an async lesson opens 10+ connections
     # at once; a dropped SYN waits for TCP's 1 s retransmit (bench P4: 1.28x -> 1.09x of the ideal).
     request_queue_size = 128
+
+    def __init__(self, *args: Any) -> None:
+        self.connections: set[socket.socket] = set()  # open now (stop() closes them)
+        super().__init__(*args)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.discard(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):

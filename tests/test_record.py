@@ -293,3 +293,27 @@ def test_live_mode_against_a_local_openai_compatible_server(monkeypatch, tmp_pat
         assert (course.server is not None) == capped  # a cap routes live calls through the metering proxy
     finally:
         _stop_active()
+
+
+def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_calls_and_the_clients(monkeypatch, tmp_path, upstream):
+    # record mode: `client = OpenAI()`, a call, the set-up cell again, the call again with the same client (it once
+    # failed with "Connection error.": the new server had another port and another secret in its base URLs)
+    import lessonlib
+    from lessonlib.config import _stop_active
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"LESSON_MODE": "record", "LESSON_CASSETTE_DIR": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1",
+                        "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LESSON_BUDGET_USD", raising=False)
+    try:
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        client = openai.OpenAI(max_retries=0)
+        ask = dict(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+        assert client.chat.completions.create(**ask).choices[0].message.content == "Hi from upstream"
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        assert client.chat.completions.create(**ask).choices[0].message.content == "Hi from upstream"
+    finally:
+        _stop_active()
+    assert len(Cassette.load(tmp_path / "nb.yaml").interactions) == 2 and len(FakeUpstream.seen) == 2

@@ -215,6 +215,28 @@ def test_full_tracebacks_asked_for_before_a_re_run_of_setup_are_shown(monkeypatc
         InteractiveShell.clear_instance()
 
 
+def test_clients_made_before_a_re_run_of_the_set_up_cell_keep_working(monkeypatch, capfd):
+    # set-up cell, `client = OpenAI()`, a call; then the set-up cell again and the call's cell again: the client's
+    # kept-alive connection reached the stopped server ("AssertionError: server not started" in the cell), a new
+    # connection its closed port, and the cell failed with "Connection error."
+    import json
+
+    import openai
+    import yaml
+
+    monkeypatch.setenv("LESSON_REPLAY_SPEED", "0")
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    ask = json.loads(yaml.safe_load(course.cassette.read_text())["interactions"][0]["request"]["body"])
+    client = openai.OpenAI(max_retries=0)
+    first = client.chat.completions.create(**ask).choices[0].message.content
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    assert client.chat.completions.create(**ask).choices[0].message.content == first  # the same connection
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    client = openai.OpenAI(max_retries=0, base_url=client.base_url)  # same URL, a new connection
+    assert client.chat.completions.create(**ask).choices[0].message.content == first
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_setup_takes_the_notebook_file_name_too():
     course = lessonlib.setup("01_setup.ipynb", env_file="/nonexistent/.env", quiet=True)
     assert course.name == "01_setup" and course.cassette.name == "01_setup.yaml"  # it once said: does not exist
