@@ -239,7 +239,8 @@ class Course:
 
 
 _ACTIVE: dict[str, Any] = {}  # this kernel's server and its cell hook
-_REPLACED: dict[str, str | None] = {}  # what setup() set in os.environ -> the learner's own value (None: unset)
+# what setup() set in os.environ -> (the learner's own value, what setup() set it to); None: unset
+_REPLACED: dict[str, tuple[str | None, str | None]] = {}
 
 
 def _put(env: MutableMapping[str, str], values: dict[str, str | None]) -> None:
@@ -251,16 +252,22 @@ def _put(env: MutableMapping[str, str], values: dict[str, str | None]) -> None:
             env[var] = value
 
 
+def _learner_values() -> dict[str, str | None]:
+    """The learner's own values of what setup() replaced; one the learner has set since (``os.environ[...] =``
+    in a cell) is theirs already and is left as they set it."""
+    return {var: old for var, (old, new) in _REPLACED.items() if os.environ.get(var) == new}
+
+
 def learner_environ() -> dict[str, str]:
     """The environment as the learner set it: what setup() replaced (replay URLs, placeholder keys) undone."""
     env = dict(os.environ)
-    _put(env, _REPLACED)
+    _put(env, _learner_values())
     return env
 
 
 def _set_env(var: str, value: str | None) -> None:
     """Set (None: remove) an environment variable for this session, remembering the learner's value."""
-    _REPLACED.setdefault(var, os.environ.get(var))
+    _REPLACED[var] = (_REPLACED[var][0] if var in _REPLACED else os.environ.get(var), value)
     _put(os.environ, {var: value})
 
 
@@ -275,7 +282,7 @@ def _stop_active() -> None:
         if server.mode == "record":
             server.finish()
         server.stop()
-    _put(os.environ, _REPLACED)
+    _put(os.environ, _learner_values())
     _REPLACED.clear()
 
 

@@ -146,6 +146,28 @@ def test_an_emptied_base_url_line_means_the_provider_for_the_sdks_too(monkeypatc
     assert os.environ["OPENAI_BASE_URL"] == ""  # the learner's environment is given back as it was
 
 
+def test_a_base_url_the_learner_sets_in_a_cell_is_theirs_at_the_next_set_up(monkeypatch):
+    # capped live mode points OPENAI_BASE_URL at the course's server; `os.environ["OPENAI_BASE_URL"] = <Ollama>` in a
+    # cell, then the set-up cell again: it once put back the value from before the first set-up, so the calls went to
+    # api.openai.com (billed) and not to the learner's local server
+    import os
+
+    from lessonlib import budget
+
+    monkeypatch.setattr(budget, "_CURRENT", {})
+    for var, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "1", "OPENAI_API_KEY": GOOD_OPENAI,
+                       "ANTHROPIC_API_KEY": GOOD_ANTHROPIC, "OPENAI_BASE_URL": "-", "ANTHROPIC_BASE_URL": "-"}.items():
+        monkeypatch.setenv(var, value)  # the base URLs: so that monkeypatch removes what the test sets
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL")
+    assert lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True).local == ()
+    os.environ["OPENAI_BASE_URL"] = "http://localhost:11434/v1"
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    assert course.local == ("openai",) and course.server.upstreams["openai"] == "http://localhost:11434/v1"
+    _stop_active()
+    assert os.environ["OPENAI_BASE_URL"] == "http://localhost:11434/v1" and "ANTHROPIC_BASE_URL" not in os.environ
+
+
 def test_live_mode_against_a_local_server_needs_no_key(monkeypatch):
     monkeypatch.setenv("LESSON_MODE", "live")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
