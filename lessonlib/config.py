@@ -272,15 +272,17 @@ def _set_env(var: str, value: str | None) -> None:
 
 
 @atexit.register
-def _stop_active() -> None:
-    """Stop this kernel's server (saving a recording) and undo the environment changes setup made."""
+def _stop_active(keep_recording: bool = False) -> None:
+    """Stop this kernel's server (saving a recording) and undo the environment changes setup made.
+    ``keep_recording``: setup() re-run for the same recording carries it over, unsaved, so the cassette (its
+    authored faults still to play) stays as it was."""
     shell, hook = _ACTIVE.pop("hook", (None, None))
     if shell is not None and hook in shell.events.callbacks["pre_run_cell"]:
         shell.events.unregister("pre_run_cell", hook)
     server = _ACTIVE.pop("server", None)
     if server is not None:
         if server.mode == "record":
-            server.finish()
+            server.wait_for_calls() if keep_recording else server.finish()
         server.stop()
     _put(os.environ, _learner_values())
     _REPLACED.clear()
@@ -336,7 +338,9 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
     # ...and clients made before it keep working: the new server takes the old one's port (and secret)
     port, token = (previous.port, previous.token) if previous is not None and previous._httpd else (0, "")
-    _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
+    same_recording = (previous is not None and previous.mode == settings.mode == "record"
+                      and previous.cassette_path == cassette)
+    _stop_active(keep_recording=same_recording)  # a re-run of the set-up cell starts from the learner's environment
     settings = Settings.read(env_file)  # again: .env may now set a variable that setup() had replaced (a key)
     if settings.problems:
         raise settings.problems[0]

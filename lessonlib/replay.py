@@ -150,12 +150,16 @@ class ReplayServer:
         """Indexes of cassette interactions that no request has played yet (replay mode)."""
         return [i.index for i in self.cassette.interactions if i.index not in self.used]
 
+    def wait_for_calls(self) -> None:
+        """Let a response that is still being written reach the recording."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._in_flight == 0, timeout=30)
+
     def finish(self) -> Path | None:
         """End a recording: move the finished recording over the cassette (atomically)."""
         if self.mode != "record":
             return None
-        with self._lock:  # let a response that is still being written reach the recording
-            self._lock.wait_for(lambda: self._in_flight == 0, timeout=30)
+        self.wait_for_calls()
         if not self.recording.interactions:
             return None
         self.recording.save(self.partial_path)

@@ -317,3 +317,33 @@ def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_calls_and_the_clie
     finally:
         _stop_active()
     assert len(Cassette.load(tmp_path / "nb.yaml").interactions) == 2 and len(FakeUpstream.seen) == 2
+
+
+def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_authored_faults_still_to_play(monkeypatch, tmp_path,
+                                                                                            upstream):
+    # a call, the set-up cell again, then the cell of 09's 429 demo: the re-run once saved the recording so far over
+    # the cassette and the new server loaded that, so the authored 429 was neither played nor kept
+    import lessonlib
+    from lessonlib.config import _stop_active
+
+    ask = json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]})
+    fault = {"request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": ask},
+             "response": {"status": {"code": 429, "message": "Too Many Requests"}, "fault": True,
+                          "headers": {"content-type": ["application/json"], "retry-after": ["0.05"]},
+                          "body": {"string": json.dumps({"error": {"message": "slow down", "type": "requests"}})}}}
+    (tmp_path / "nb.yaml").write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": [fault]}))
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"LESSON_MODE": "record", "LESSON_CASSETTE_DIR": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1",
+                        "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LESSON_BUDGET_USD", raising=False)
+    try:
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        openai.OpenAI().chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "first"}])
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        openai.OpenAI().chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        _stop_active()
+    statuses = [i.raw["response"]["status"]["code"] for i in Cassette.load(tmp_path / "nb.yaml").interactions]
+    assert statuses == [200, 429, 200]
