@@ -156,15 +156,20 @@ class ReplayServer:
             self._lock.wait_for(lambda: self._in_flight == 0, timeout=30)
 
     def finish(self) -> Path | None:
-        """End a recording: move the finished recording over the cassette (atomically)."""
+        """End a recording: move the finished recording over the cassette (atomically). What is complete goes
+        at once (JupyterLab terminates a kernel still exiting after 2.5 s), then what calls still being answered add."""
         if self.mode != "record":
             return None
-        self.wait_for_calls()
-        if not self.recording.interactions:
-            return None
-        self.recording.save(self.partial_path)
-        os.replace(self.partial_path, self.cassette_path)
-        return self.cassette_path
+        saved = 0
+        for wait in (False, True):
+            if wait:
+                self.wait_for_calls()
+            with self._lock:
+                if len(self.recording.interactions) > saved:
+                    saved = len(self.recording.interactions)
+                    self.recording.save(self.partial_path)
+                    os.replace(self.partial_path, self.cassette_path)
+        return self.cassette_path if saved else None
 
     # ---- what the handler asks ---------------------------------------------------------------
 

@@ -206,6 +206,31 @@ def test_clean_exit_replaces_the_cassette(tmp_path, upstream):
     assert OPENAI_KEY not in old.read_text() and not (tmp_path / "nb.recording.yaml").exists()
 
 
+def test_finishing_saves_what_is_complete_at_once_while_a_stream_is_still_being_written(tmp_path, upstream):
+    # The kernel shut down while a stream ran (in a thread, say): finish() waited for it before saving, but
+    # JupyterLab terminates a kernel that has not exited after 2.5 s, so the cassette kept none of the session's calls.
+    cassette = tmp_path / "nb.yaml"
+    srv = ReplayServer(cassette, mode="record", upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
+    try:
+        oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY)
+        oc.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+        ac = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY)
+        ask = dict(model="claude-sonnet-5-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}], stream=True)
+        stream = threading.Thread(target=lambda: list(ac.messages.create(**ask)))
+        stream.start()
+        while srv._in_flight == 0:
+            time.sleep(0.01)
+        finishing = threading.Thread(target=srv.finish)
+        finishing.start()
+        time.sleep(0.3)  # the stream takes ~0.8 s
+        assert finishing.is_alive() and len(Cassette.load(cassette).interactions) == 1
+        finishing.join()
+        stream.join()
+    finally:
+        srv.stop()
+    assert len(Cassette.load(cassette).interactions) == 2  # and the stream, once it ended
+
+
 def test_a_recording_reads_back_as_it_was_sent_also_with_a_next_line_character(tmp_path):
     """U+0085 (NEL, e.g. a mis-decoded cp1252 ellipsis in a model's answer) is a line break to YAML: written plainly
     or as a block literal it read back as a newline, so the JSON body no longer parsed and the request no longer
