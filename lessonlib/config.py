@@ -24,6 +24,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from ._testhooks import server_options
 from .budget import check_model_is_priced, session_budget
+from .cassette import Cassette
 from .display import install_error_display, ipython_shell
 from .errors import CassetteError, LessonSetupError
 from .providers import PROVIDERS
@@ -238,7 +239,8 @@ class Course:
 
 
 _ACTIVE: dict[str, Any] = {}  # this kernel's server and its cell hook
-_REPLACED: dict[str, str | None] = {}  # what setup() set in os.environ -> the learner's own value (None: unset)
+# what setup() set in os.environ -> (the learner's own value, what setup() set it to); None: unset
+_REPLACED: dict[str, tuple[str | None, str | None]] = {}
 
 
 def _put(env: MutableMapping[str, str], values: dict[str, str | None]) -> None:
@@ -250,31 +252,39 @@ def _put(env: MutableMapping[str, str], values: dict[str, str | None]) -> None:
             env[var] = value
 
 
+def _learner_values() -> dict[str, str | None]:
+    """The learner's own values of what setup() replaced; one the learner has set since (``os.environ[...] =``
+    in a cell) is theirs already and is left as they set it."""
+    return {var: old for var, (old, new) in _REPLACED.items() if os.environ.get(var) == new}
+
+
 def learner_environ() -> dict[str, str]:
     """The environment as the learner set it: what setup() replaced (replay URLs, placeholder keys) undone."""
     env = dict(os.environ)
-    _put(env, _REPLACED)
+    _put(env, _learner_values())
     return env
 
 
 def _set_env(var: str, value: str | None) -> None:
     """Set (None: remove) an environment variable for this session, remembering the learner's value."""
-    _REPLACED.setdefault(var, os.environ.get(var))
+    _REPLACED[var] = (_REPLACED[var][0] if var in _REPLACED else os.environ.get(var), value)
     _put(os.environ, {var: value})
 
 
 @atexit.register
-def _stop_active() -> None:
-    """Stop this kernel's server (saving a recording) and undo the environment changes setup made."""
+def _stop_active(keep_recording: bool = False) -> None:
+    """Stop this kernel's server (saving a recording) and undo the environment changes setup made.
+    ``keep_recording``: setup() re-run for the same recording carries it over, unsaved, so the cassette (its
+    authored faults still to play) stays as it was."""
     shell, hook = _ACTIVE.pop("hook", (None, None))
     if shell is not None and hook in shell.events.callbacks["pre_run_cell"]:
         shell.events.unregister("pre_run_cell", hook)
     server = _ACTIVE.pop("server", None)
     if server is not None:
         if server.mode == "record":
-            server.finish()
+            server.wait_for_calls() if keep_recording else server.finish()
         server.stop()
-    _put(os.environ, _REPLACED)
+    _put(os.environ, _learner_values())
     _REPLACED.clear()
 
 
@@ -320,8 +330,17 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     if settings.problems:  # before anything stops: a slip in .env leaves a running set-up (and its cap) as it was
         raise settings.problems[0]
     cassette = settings.cassette(name)
+    if settings.mode == "replay" or (settings.mode == "record" and cassette.exists()):
+        try:  # before anything stops, as above: a missing or broken cassette leaves a running set-up as it was
+            Cassette.load(cassette)
+        except CassetteError as exc:
+            raise LessonSetupError(str(exc)) from None
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
-    _stop_active()  # a re-run of the set-up cell starts from the learner's own environment
+    # ...and clients made before it keep working: the new server takes the old one's port (and secret)
+    port, token = (previous.port, previous.token) if previous is not None and previous._httpd else (0, "")
+    same_recording = (previous is not None and previous.mode == settings.mode == "record"
+                      and previous.cassette_path == cassette)
+    _stop_active(keep_recording=same_recording)  # a re-run of the set-up cell starts from the learner's environment
     settings = Settings.read(env_file)  # again: .env may now set a variable that setup() had replaced (a key)
     if settings.problems:
         raise settings.problems[0]
@@ -345,9 +364,11 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                 course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
                 secrets=tuple(settings.keys.values()), budget=budget,
                 provenance=_provenance(settings) if mode == "record" else None, **test_options,
-            ).start()
+            )
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
+        server.token = server.token and (token or server.token)  # replay mode has none
+        server.start(port)
         _ACTIVE["server"] = course.server = server
         if (mode == "record" and previous is not None and previous.mode == "record"
                 and previous.cassette_path == server.cassette_path):  # issue 13: set up, call, set up again, call

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets as _secrets
+import socket
 import sys
 import threading
 import time
@@ -90,13 +91,18 @@ class ReplayServer:
 
     # ---- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> ReplayServer:
+    def start(self, port: int = 0) -> ReplayServer:
+        """Serve on ``port`` (setup() re-run: the replaced server's, so clients made before still reach it),
+        else on a free one."""
         server = self
 
         class Handler(_Handler):
             owner = server
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        try:
+            self._httpd = _QuietServer(("127.0.0.1", port), Handler)
+        except OSError:  # taken meanwhile by another program
+            self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, name="lessonlib-replay", daemon=True).start()
         return self
 
@@ -104,6 +110,11 @@ class ReplayServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            for conn in list(self._httpd.connections):  # a client's kept-alive connection: a stopped server
+                try:  # answers no more on it (it once raised "server not started" into the cell)
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             self._httpd = None
 
     @property
@@ -139,17 +150,26 @@ class ReplayServer:
         """Indexes of cassette interactions that no request has played yet (replay mode)."""
         return [i.index for i in self.cassette.interactions if i.index not in self.used]
 
+    def wait_for_calls(self) -> None:
+        """Let a response that is still being written reach the recording."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._in_flight == 0, timeout=30)
+
     def finish(self) -> Path | None:
-        """End a recording: move the finished recording over the cassette (atomically)."""
+        """End a recording: move the finished recording over the cassette (atomically). What is complete goes
+        at once (JupyterLab terminates a kernel still exiting after 2.5 s), then what calls still being answered add."""
         if self.mode != "record":
             return None
-        with self._lock:  # let a response that is still being written reach the recording
-            self._lock.wait_for(lambda: self._in_flight == 0, timeout=30)
-        if not self.recording.interactions:
-            return None
-        self.recording.save(self.partial_path)
-        os.replace(self.partial_path, self.cassette_path)
-        return self.cassette_path
+        saved = 0
+        for wait in (False, True):
+            if wait:
+                self.wait_for_calls()
+            with self._lock:
+                if len(self.recording.interactions) > saved:
+                    saved = len(self.recording.interactions)
+                    self.recording.save(self.partial_path)
+                    os.replace(self.partial_path, self.cassette_path)
+        return self.cassette_path if saved else None
 
     # ---- what the handler asks ---------------------------------------------------------------
 
@@ -305,6 +325,17 @@ class _QuietServer(ThreadingHTTPServer):
     # socketserver's default listen backlog of 5 drops SYNs when an async lesson opens 10+ connections
     # at once; a dropped SYN waits for TCP's 1 s retransmit (bench P4: 1.28x -> 1.09x of the ideal).
     request_queue_size = 128
+
+    def __init__(self, *args: Any) -> None:
+        self.connections: set[socket.socket] = set()  # open now (stop() closes them)
+        super().__init__(*args)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.discard(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):

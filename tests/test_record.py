@@ -206,6 +206,31 @@ def test_clean_exit_replaces_the_cassette(tmp_path, upstream):
     assert OPENAI_KEY not in old.read_text() and not (tmp_path / "nb.recording.yaml").exists()
 
 
+def test_finishing_saves_what_is_complete_at_once_while_a_stream_is_still_being_written(tmp_path, upstream):
+    # The kernel shut down while a stream ran (in a thread, say): finish() waited for it before saving, but
+    # JupyterLab terminates a kernel that has not exited after 2.5 s, so the cassette kept none of the session's calls.
+    cassette = tmp_path / "nb.yaml"
+    srv = ReplayServer(cassette, mode="record", upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
+    try:
+        oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY)
+        oc.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+        ac = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY)
+        ask = dict(model="claude-sonnet-5-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}], stream=True)
+        stream = threading.Thread(target=lambda: list(ac.messages.create(**ask)))
+        stream.start()
+        while srv._in_flight == 0:
+            time.sleep(0.01)
+        finishing = threading.Thread(target=srv.finish)
+        finishing.start()
+        time.sleep(0.3)  # the stream takes ~0.8 s
+        assert finishing.is_alive() and len(Cassette.load(cassette).interactions) == 1
+        finishing.join()
+        stream.join()
+    finally:
+        srv.stop()
+    assert len(Cassette.load(cassette).interactions) == 2  # and the stream, once it ended
+
+
 def test_a_recording_reads_back_as_it_was_sent_also_with_a_next_line_character(tmp_path):
     """U+0085 (NEL, e.g. a mis-decoded cp1252 ellipsis in a model's answer) is a line break to YAML: written plainly
     or as a block literal it read back as a newline, so the JSON body no longer parsed and the request no longer
@@ -293,3 +318,57 @@ def test_live_mode_against_a_local_openai_compatible_server(monkeypatch, tmp_pat
         assert (course.server is not None) == capped  # a cap routes live calls through the metering proxy
     finally:
         _stop_active()
+
+
+def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_calls_and_the_clients(monkeypatch, tmp_path, upstream):
+    # record mode: `client = OpenAI()`, a call, the set-up cell again, the call again with the same client (it once
+    # failed with "Connection error.": the new server had another port and another secret in its base URLs)
+    import lessonlib
+    from lessonlib.config import _stop_active
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"LESSON_MODE": "record", "LESSON_CASSETTE_DIR": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1",
+                        "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LESSON_BUDGET_USD", raising=False)
+    try:
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        client = openai.OpenAI(max_retries=0)
+        ask = dict(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+        assert client.chat.completions.create(**ask).choices[0].message.content == "Hi from upstream"
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        assert client.chat.completions.create(**ask).choices[0].message.content == "Hi from upstream"
+    finally:
+        _stop_active()
+    assert len(Cassette.load(tmp_path / "nb.yaml").interactions) == 2 and len(FakeUpstream.seen) == 2
+
+
+def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_authored_faults_still_to_play(monkeypatch, tmp_path,
+                                                                                            upstream):
+    # a call, the set-up cell again, then the cell of 09's 429 demo: the re-run once saved the recording so far over
+    # the cassette and the new server loaded that, so the authored 429 was neither played nor kept
+    import lessonlib
+    from lessonlib.config import _stop_active
+
+    ask = json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]})
+    fault = {"request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": ask},
+             "response": {"status": {"code": 429, "message": "Too Many Requests"}, "fault": True,
+                          "headers": {"content-type": ["application/json"], "retry-after": ["0.05"]},
+                          "body": {"string": json.dumps({"error": {"message": "slow down", "type": "requests"}})}}}
+    (tmp_path / "nb.yaml").write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": [fault]}))
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"LESSON_MODE": "record", "LESSON_CASSETTE_DIR": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1",
+                        "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LESSON_BUDGET_USD", raising=False)
+    try:
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        openai.OpenAI().chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "first"}])
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+        openai.OpenAI().chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        _stop_active()
+    statuses = [i.raw["response"]["status"]["code"] for i in Cassette.load(tmp_path / "nb.yaml").interactions]
+    assert statuses == [200, 429, 200]

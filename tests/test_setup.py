@@ -87,6 +87,25 @@ def test_missing_cassette_names_the_file(monkeypatch):
     assert "99_no_such_notebook.yaml does not exist" in message and "git checkout" in message
 
 
+def test_a_re_run_for_a_missing_or_broken_cassette_leaves_the_running_set_up(monkeypatch, tmp_path):
+    # setup("04_streming") after a working set-up: it once stopped the server first and gave the environment back,
+    # so the next OpenAI() went to the provider with the key from .env, in replay mode
+    import os
+
+    monkeypatch.setenv("LESSON_MODE", "replay")
+    monkeypatch.setenv("OPENAI_API_KEY", GOOD_OPENAI)
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    url = os.environ["OPENAI_BASE_URL"]
+    with pytest.raises(LessonSetupError, match="does not exist"):
+        lessonlib.setup("99_no_such_notebook", env_file="/nonexistent/.env", quiet=True)
+    (tmp_path / "broken.yaml").write_text("interactions: [ {unclosed\n")
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    with pytest.raises(LessonSetupError, match="is not valid YAML"):
+        lessonlib.setup("broken", env_file="/nonexistent/.env", quiet=True)
+    assert os.environ["OPENAI_BASE_URL"] == url and os.environ["OPENAI_API_KEY"] != GOOD_OPENAI
+    assert course.server.port  # still serving
+
+
 def test_corrupt_cassette_names_the_file(monkeypatch, tmp_path):
     (tmp_path / "broken.yaml").write_text("interactions: [ {unclosed\n")
     monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
@@ -125,6 +144,28 @@ def test_an_emptied_base_url_line_means_the_provider_for_the_sdks_too(monkeypatc
     assert str(anthropic.Anthropic().base_url) == "https://api.anthropic.com"
     _stop_active()
     assert os.environ["OPENAI_BASE_URL"] == ""  # the learner's environment is given back as it was
+
+
+def test_a_base_url_the_learner_sets_in_a_cell_is_theirs_at_the_next_set_up(monkeypatch):
+    # capped live mode points OPENAI_BASE_URL at the course's server; `os.environ["OPENAI_BASE_URL"] = <Ollama>` in a
+    # cell, then the set-up cell again: it once put back the value from before the first set-up, so the calls went to
+    # api.openai.com (billed) and not to the learner's local server
+    import os
+
+    from lessonlib import budget
+
+    monkeypatch.setattr(budget, "_CURRENT", {})
+    for var, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "1", "OPENAI_API_KEY": GOOD_OPENAI,
+                       "ANTHROPIC_API_KEY": GOOD_ANTHROPIC, "OPENAI_BASE_URL": "-", "ANTHROPIC_BASE_URL": "-"}.items():
+        monkeypatch.setenv(var, value)  # the base URLs: so that monkeypatch removes what the test sets
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL")
+    assert lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True).local == ()
+    os.environ["OPENAI_BASE_URL"] = "http://localhost:11434/v1"
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    assert course.local == ("openai",) and course.server.upstreams["openai"] == "http://localhost:11434/v1"
+    _stop_active()
+    assert os.environ["OPENAI_BASE_URL"] == "http://localhost:11434/v1" and "ANTHROPIC_BASE_URL" not in os.environ
 
 
 def test_live_mode_against_a_local_server_needs_no_key(monkeypatch):
@@ -194,6 +235,28 @@ def test_full_tracebacks_asked_for_before_a_re_run_of_setup_are_shown(monkeypatc
     finally:
         _stop_active()
         InteractiveShell.clear_instance()
+
+
+def test_clients_made_before_a_re_run_of_the_set_up_cell_keep_working(monkeypatch, capfd):
+    # set-up cell, `client = OpenAI()`, a call; then the set-up cell again and the call's cell again: the client's
+    # kept-alive connection reached the stopped server ("AssertionError: server not started" in the cell), a new
+    # connection its closed port, and the cell failed with "Connection error."
+    import json
+
+    import openai
+    import yaml
+
+    monkeypatch.setenv("LESSON_REPLAY_SPEED", "0")
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    ask = json.loads(yaml.safe_load(course.cassette.read_text())["interactions"][0]["request"]["body"])
+    client = openai.OpenAI(max_retries=0)
+    first = client.chat.completions.create(**ask).choices[0].message.content
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    assert client.chat.completions.create(**ask).choices[0].message.content == first  # the same connection
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    client = openai.OpenAI(max_retries=0, base_url=client.base_url)  # same URL, a new connection
+    assert client.chat.completions.create(**ask).choices[0].message.content == first
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_setup_takes_the_notebook_file_name_too():
