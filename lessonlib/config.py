@@ -184,11 +184,12 @@ class Settings:
                            f"in .env write it bare, e.g. {p.key_env}={p.key_example}, with nothing else")
         if local:
             return None
-        if not p.key_pattern.match(value):
+        # the most specific shape it has: an Anthropic key also has the shape of an OpenAI key, not the reverse
+        owner = max((q for q in PROVIDERS.values() if q.key_pattern.match(value)), key=lambda q: len(q.key_example),
+                    default=None)
+        if owner is None:
             return problem(f"does not look like a key (expected {p.key_example} and at least 20 more characters)",
                            "check for a copy-paste slip", ";")
-        # the most specific shape it has: an Anthropic key also has the shape of an OpenAI key, not the reverse
-        owner = max((q for q in PROVIDERS.values() if q.key_pattern.match(value)), key=lambda q: len(q.key_example))
         if owner is not p:
             return problem(f"holds an {owner.title} key ({owner.key_example})", f"put it in {owner.key_env} instead")
         return None

@@ -64,7 +64,7 @@ def _setup(monkeypatch, capsys, name="02_openai_chat", **env):
     ({"LESSON_MODE": "live", "OPENAI_API_KEY": GOOD_ANTHROPIC, "ANTHROPIC_API_KEY": GOOD_ANTHROPIC}, "openai",
      "OPENAI_API_KEY holds an Anthropic key"),
     ({"LESSON_MODE": "live", "OPENAI_API_KEY": GOOD_OPENAI, "ANTHROPIC_API_KEY": GOOD_OPENAI}, "anthropic",
-     "ANTHROPIC_API_KEY does not look like a key"),
+     "ANTHROPIC_API_KEY holds an OpenAI key (sk-...): put it in OPENAI_API_KEY instead"),  # once "does not look like"
 ])
 def test_a_key_problem_is_told_at_the_first_call_naming_the_key(monkeypatch, capsys, env, provider, expected):
     course, out = _setup(monkeypatch, capsys, **env)  # setup() no longer refuses
