@@ -40,7 +40,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
-from store_outputs import DROPPED, TEST_ENV  # noqa: E402 - the tests' environment, in one place
+from store_outputs import DROPPED, TEST_ENV, tidy_outputs  # noqa: E402 - the tests' environment and the stored outputs, in one place
 
 from lessonlib.cassette import Cassette, CassetteError  # noqa: E402
 
@@ -105,17 +105,7 @@ def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool) -> nbfor
         raise failure(f"the kernel died: {_first_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - a kernel that cannot start, a broken notebook file
         raise failure(f"{type(exc).__name__}: {_first_line(exc, 300)}") from None
-    for cell in nb.cells:
-        cell.get("metadata", {}).pop("execution", None)  # as store_outputs: a re-run changes only what cells print
-        merged = []  # as store_outputs: consecutive pieces of one stream are one output
-        for out in cell.get("outputs", []):
-            last = merged[-1] if merged else None
-            if last is not None and out.output_type == last.output_type == "stream" and out.name == last.name:
-                last.text += out.text
-            else:
-                merged.append(out)
-        if cell.cell_type == "code":
-            cell.outputs = merged
+    tidy_outputs(nb)  # stored exactly as store_outputs stores them
     return nb
 
 

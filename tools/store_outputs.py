@@ -31,9 +31,9 @@ DROPPED = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "LESSON_OPENAI_MODEL", "LESS
            "LESSON_FULL_TRACEBACKS", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LESSON_BUDGET_USD")
 
 
-def store(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+def tidy_outputs(nb: nbformat.NotebookNode) -> None:
+    """What a notebook stores after a run: no execution timestamps (a re-run changes only what cells print), and
+    consecutive pieces of one stream as one output (a cell that prints, pauses and prints again)."""
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
         merged = []
@@ -45,6 +45,12 @@ def store(path: Path) -> None:
                 merged.append(out)
         if cell.cell_type == "code":
             cell.outputs = merged
+
+
+def store(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    tidy_outputs(nb)
     nbformat.write(nb, path)
 
 
