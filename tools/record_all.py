@@ -40,7 +40,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
-from store_outputs import DROPPED, TEST_ENV, tidy_outputs  # noqa: E402 - the tests' environment and the stored outputs, in one place
+from store_outputs import DROPPED, TEST_ENV, tidy_outputs  # noqa: E402 - test env and stored outputs, once
 
 from lessonlib.cassette import Cassette, CassetteError  # noqa: E402
 
