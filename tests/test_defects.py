@@ -262,19 +262,26 @@ def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream
     assert budget.reserved_usd == 0 and budget.spent_usd > 0  # what streamed before the hang-up is estimated
 
 
-def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream):
+def _capped_live_session(monkeypatch, upstream: str, url_variable: str):
+    """Live mode with a $0.06 cap against the fake upstream (reached through ``url_variable``), in a kernel session
+    that has spent nothing yet; returns a call that may cost up to $0.045."""
     from lessonlib import budget as budget_module
 
-    monkeypatch.setattr(budget_module, "_CURRENT", {})  # this test's kernel session: nothing spent yet
+    monkeypatch.setattr(budget_module, "_CURRENT", {})
     Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(out=body["max_completion_tokens"])))
     for name, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "0.06", "OPENAI_API_KEY": OPENAI_KEY,
-                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1"}.items():
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, url_variable: upstream + "/v1"}.items():
         monkeypatch.setenv(name, value)
 
-    def call() -> None:  # up to $0.045 of the $0.06 cap
+    def call() -> None:
         openai.OpenAI(max_retries=0).chat.completions.create(model="gpt-5.4-mini", max_completion_tokens=10_000,
                                                                messages=ASK)
 
+    return call
+
+
+def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream):
+    call = _capped_live_session(monkeypatch, upstream, "LESSON_OPENAI_UPSTREAM")
     lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
     call()
     lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)  # the set-up cell, run again
@@ -285,18 +292,8 @@ def test_1_re_running_the_set_up_cell_keeps_what_was_spent(monkeypatch, upstream
 
 
 def test_1_a_failed_re_run_of_the_set_up_cell_keeps_the_cap(monkeypatch, upstream):
-    from lessonlib import budget as budget_module
-
-    monkeypatch.setattr(budget_module, "_CURRENT", {})
-    Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(out=body["max_completion_tokens"])))
-    for name, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "0.06", "OPENAI_API_KEY": OPENAI_KEY,
-                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "OPENAI_BASE_URL": upstream + "/v1"}.items():
-        monkeypatch.setenv(name, value)
-
-    def call() -> None:  # up to $0.045 of the $0.06 cap
-        openai.OpenAI(max_retries=0).chat.completions.create(model="gpt-5.4-mini", max_completion_tokens=10_000,
-                                                               messages=ASK)
-
+    # the learner's own OPENAI_BASE_URL: a set-up torn down by the failed re-run sent calls there, uncapped
+    call = _capped_live_session(monkeypatch, upstream, "OPENAI_BASE_URL")
     lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
     call()
     monkeypatch.setenv("LESSON_MODE", "lvie")  # a slip, then the set-up cell again: it fails...

@@ -320,18 +320,23 @@ def test_live_mode_against_a_local_openai_compatible_server(monkeypatch, tmp_pat
         _stop_active()
 
 
-def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_calls_and_the_clients(monkeypatch, tmp_path, upstream):
-    # record mode: `client = OpenAI()`, a call, the set-up cell again, the call again with the same client (it once
-    # failed with "Connection error.": the new server had another port and another secret in its base URLs)
-    import lessonlib
-    from lessonlib.config import _stop_active
-
+def _record_mode_in(monkeypatch, tmp_path: Path, upstream: str) -> None:
+    """setup() in record mode, cassettes in tmp_path, both providers pointed at the fake upstream, no cap."""
     monkeypatch.chdir(tmp_path)
     for name, value in {"LESSON_MODE": "record", "LESSON_CASSETTE_DIR": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY,
                         "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1",
                         "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("LESSON_BUDGET_USD", raising=False)
+
+
+def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_calls_and_the_clients(monkeypatch, tmp_path, upstream):
+    # record mode: `client = OpenAI()`, a call, the set-up cell again, the call again with the same client (it once
+    # failed with "Connection error.": the new server had another port and another secret in its base URLs)
+    import lessonlib
+    from lessonlib.config import _stop_active
+
+    _record_mode_in(monkeypatch, tmp_path, upstream)
     try:
         lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
         client = openai.OpenAI(max_retries=0)
@@ -357,12 +362,7 @@ def test_a_re_run_of_the_set_up_cell_in_record_mode_keeps_the_authored_faults_st
                           "headers": {"content-type": ["application/json"], "retry-after": ["0.05"]},
                           "body": {"string": json.dumps({"error": {"message": "slow down", "type": "requests"}})}}}
     (tmp_path / "nb.yaml").write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": [fault]}))
-    monkeypatch.chdir(tmp_path)
-    for name, value in {"LESSON_MODE": "record", "LESSON_CASSETTE_DIR": str(tmp_path), "OPENAI_API_KEY": OPENAI_KEY,
-                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_OPENAI_UPSTREAM": upstream + "/v1",
-                        "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("LESSON_BUDGET_USD", raising=False)
+    _record_mode_in(monkeypatch, tmp_path, upstream)
     try:
         lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
         openai.OpenAI().chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "first"}])
