@@ -331,9 +331,10 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     if settings.problems:  # before anything stops: a slip in .env leaves a running set-up (and its cap) as it was
         raise settings.problems[0]
     cassette = settings.cassette(name)
+    loaded = None
     if settings.mode == "replay" or (settings.mode == "record" and cassette.exists()):
         try:  # before anything stops, as above: a missing or broken cassette leaves a running set-up as it was
-            Cassette.load(cassette)
+            loaded = Cassette.load(cassette)
         except CassetteError as exc:
             raise LessonSetupError(str(exc)) from None
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
@@ -360,19 +361,13 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     budget = None if settings.budget_usd is None or mode == "replay" else session_budget(settings.budget_usd)
     # plain live mode: the SDKs talk to the providers directly (a provider without a usable key excepted, below)
     if mode != "live" or budget is not None or key_problems:
-        try:
-            server = ReplayServer(
-                course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
-                secrets=tuple(settings.keys.values()), budget=budget,
-                provenance=_provenance(settings) if mode == "record" else None, **test_options,
-            )
-        except CassetteError as exc:
-            raise LessonSetupError(str(exc)) from None
-        server.token = server.token and (token or server.token)  # replay mode has none
-        server.start(port)
+        server = ReplayServer(
+            course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
+            secrets=tuple(settings.keys.values()), budget=budget, cassette=loaded, token=token,
+            provenance=_provenance(settings) if mode == "record" else None, **test_options,
+        ).start(port)
         _ACTIVE["server"] = course.server = server
-        if (mode == "record" and previous is not None and previous.mode == "record"
-                and previous.cassette_path == server.cassette_path):  # issue 13: set up, call, set up again, call
+        if same_recording:  # issue 13: set up, call, set up again, call
             server.recording.interactions.extend(previous.recording.interactions)
         _follow_cells(server)
         server.key_problems = key_problems  # issue 13: answered by the server

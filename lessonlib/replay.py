@@ -53,7 +53,8 @@ class ReplayServer:
     def __init__(self, cassette_path: str | os.PathLike[str], *, mode: str = "replay", speed: float = 1.0,
                  upstreams: dict[str, str] | None = None, secrets: tuple[str, ...] = (),
                  capture_path: str | os.PathLike[str] | None = None, budget: Any = None,
-                 provenance: dict[str, Any] | None = None, usage_report: str | os.PathLike[str] | None = None) -> None:
+                 provenance: dict[str, Any] | None = None, usage_report: str | os.PathLike[str] | None = None,
+                 cassette: Cassette | None = None, token: str = "") -> None:
         if mode not in ("replay", "record", "live"):
             raise ValueError(f"ReplayServer mode must be 'replay', 'record' or 'live', not {mode!r}")
         if not (isinstance(speed, (int, float)) and 0 <= speed <= 10):  # NaN and infinities fail the range too
@@ -67,12 +68,15 @@ class ReplayServer:
         self.budget = budget  # live/record: a lessonlib.budget.Budget that meters and caps spending
         # Record and capped-live mode forward calls with the learner's keys: only the SDKs setup() configured
         # may use it, so their base URLs carry this secret (replay mode serves public recordings, needs none).
-        self.token = "" if mode == "replay" else _secrets.token_urlsafe(18)
+        # ``token``: the secret of the server this one replaces (setup() re-run), so its clients keep working.
+        self.token = "" if mode == "replay" else token or _secrets.token_urlsafe(18)
         self.used: set[int] = set()
         self.misses: list[str] = []
         self.key_problems: dict[str, str] = {}  # live/record: provider -> why its key cannot be used (issue 13)
         existing = mode == "replay" or (mode == "record" and self.cassette_path.exists())
-        self.cassette = Cassette.load(self.cassette_path) if existing else Cassette(path=self.cassette_path)
+        if cassette is None:  # ``cassette``: the one at cassette_path, already loaded (setup() checks it first)
+            cassette = Cassette.load(self.cassette_path) if existing else Cassette(path=self.cassette_path)
+        self.cassette = cassette
         self.scale = max(speed, 1.0) if self.cassette.pacing_required else speed
         self.recording = Cassette(path=self.cassette_path, provenance=provenance or {"kind": "recorded"},
                                   pacing_required=self.cassette.pacing_required)  # record mode: what it wrote
