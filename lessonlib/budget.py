@@ -4,9 +4,9 @@ Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's l
 too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
 plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset), for each of
 ``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
-overshoot the cap.
-When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage
-is estimated from its text). ``lessonlib.budget.spent()`` shows the total. Taught in: 01_setup (workshop notes).
+overshoot the cap. When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a
+stream without usage is estimated from its text). ``lessonlib.budget.spent()`` shows the total; a re-run of the
+set-up cell keeps it (:func:`session_budget`). Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations
