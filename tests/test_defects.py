@@ -180,6 +180,22 @@ def test_1_stream_without_usage_is_estimated(tmp_path, upstream):
     assert "estimated" in budget.summary()
 
 
+def _metered_responses_stream(tmp_path, upstream, events: list[dict], request: dict) -> Budget:
+    """Stream a Responses API answer of ``events`` through a capped live server; its Budget afterwards."""
+    import httpx2
+
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse(events, names=True))
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        with httpx2.stream("POST", srv.openai_base_url + "/responses", headers={"host": f"127.0.0.1:{srv.port}"},
+                           json={"model": "gpt-5.4-mini", "input": "hi", "stream": True, **request}) as r:
+            r.read()
+    finally:
+        srv.stop()
+    return budget
+
+
 def test_1_responses_api_stream_is_metered(tmp_path, upstream):
     usage = {"input_tokens": 12, "output_tokens": 30, "total_tokens": 42}
     events = [
@@ -188,17 +204,7 @@ def test_1_responses_api_stream_is_metered(tmp_path, upstream):
         {"type": "response.completed", "response": {"id": "resp_1", "model": "gpt-5.4-mini", "status": "completed",
                                                     "usage": usage}},
     ]
-    Upstream.reply = staticmethod(lambda h, body: h.send_sse(events, names=True))
-    budget = Budget(limit_usd=1.0)
-    srv = live(tmp_path, upstream, budget)
-    try:
-        import httpx2
-
-        with httpx2.stream("POST", srv.openai_base_url + "/responses", headers={"host": f"127.0.0.1:{srv.port}"},
-                           json={"model": "gpt-5.4-mini", "input": "hi", "stream": True}) as r:
-            r.read()
-    finally:
-        srv.stop()
+    budget = _metered_responses_stream(tmp_path, upstream, events, {})
     assert budget.spent_usd == pytest.approx((12 * 0.75 + 30 * 4.50) / 1e6) and budget.estimated == 0
 
 
@@ -212,18 +218,7 @@ def test_1_a_responses_stream_cut_at_max_output_tokens_is_metered(tmp_path, upst
                                                      "incomplete_details": {"reason": "max_output_tokens"},
                                                      "usage": usage}},
     ]
-    Upstream.reply = staticmethod(lambda h, body: h.send_sse(events, names=True))
-    budget = Budget(limit_usd=1.0)
-    srv = live(tmp_path, upstream, budget)
-    try:
-        import httpx2
-
-        with httpx2.stream("POST", srv.openai_base_url + "/responses", headers={"host": f"127.0.0.1:{srv.port}"},
-                           json={"model": "gpt-5.4-mini", "input": "hi", "stream": True,
-                                 "max_output_tokens": 64}) as r:
-            r.read()
-    finally:
-        srv.stop()
+    budget = _metered_responses_stream(tmp_path, upstream, events, {"max_output_tokens": 64})
     assert budget.spent_usd == pytest.approx((12 * 0.75 + 64 * 4.50) / 1e6)
     assert budget.calls == 1 and budget.estimated == 0
 
