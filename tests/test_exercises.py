@@ -228,7 +228,7 @@ def test_a_and_an():
 
 def test_a_nudge_never_shows_a_key_shaped_value():
     """A nudge quotes what the answer raised or returned; a key in it is shown by its shape only."""
-    key = "sk-proj-" + "Zq7Wv3Lm9Tz4Wk1Np8Rs5Yh3Jd6FbX2c"  # made up: not a key
+    key = "sk-proj-" + "FAKEv3Lm9Tz4Wk1Np8Rs5Yh3Jd6FbX2c"  # made up: not a key
 
     def leaks(env):
         raise ValueError(f"could not use {key}")
