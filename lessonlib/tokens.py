@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import math
+import numbers
 import os
 from contextlib import suppress
 from functools import lru_cache
@@ -59,6 +60,9 @@ def image_tokens(width: int, height: int, provider: str = "openai", detail: str 
     charges 170 per 512-px tile plus 85 (``gpt-4o-mini``: 5,667 per tile plus 2,833, about the same price).
     Anthropic: about ``width * height / 750`` once the long side is at most 1568 px and the cost at most 1,600.
     """
+    if not all(isinstance(n, numbers.Real) and not isinstance(n, bool) and math.isfinite(n) and n >= 1
+               for n in (width, height)):  # 0 once raised ZeroDivisionError; inf, NaN and True are no sizes either
+        raise ValueError(f"image_tokens needs a width and a height of at least 1 pixel, not {width!r} x {height!r}")
     if provider == "anthropic":
         scale = min(1.0, 1568 / max(width, height), math.sqrt(ANTHROPIC_MAX_IMAGE_TOKENS * 750 / (width * height)))
         tokens = math.ceil((width * scale) * (height * scale) / 750)

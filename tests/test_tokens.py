@@ -289,3 +289,17 @@ def test_a_chat_loop_tokenizes_only_the_new_turn(monkeypatch):
     conv.append({"role": "assistant", "content": "the newest answer"})
     kept = trim_messages(conv, 2_000)
     assert counted == [conv[-1]] and kept[-1] is conv[-1]
+
+
+@pytest.mark.parametrize("size", [(0, 768), (1024, 0), (-5, 10), (float("inf"), 10), (float("nan"), 10), (True, 10),
+                                  ("1024", 768)])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_image_tokens_refuses_what_is_no_image_size(size, provider):
+    # (0, 768) once raised ZeroDivisionError from the scaling arithmetic, inf a NaN error from math.ceil
+    with pytest.raises(ValueError, match=r"at least 1 pixel"):
+        image_tokens(*size, provider)
+
+
+def test_image_tokens_takes_numpy_sizes():
+    np = pytest.importorskip("numpy")
+    assert image_tokens(np.int64(640), np.int64(480)) == image_tokens(640, 480)
