@@ -51,3 +51,12 @@ def test_shipped_notebooks_are_unsolved_and_the_command_runs():
     assert state and "passed" not in state.values(), "stored outputs must be the unsolved state"
     out = subprocess.run([sys.executable, "-m", "lessonlib", "progress"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("exercises solved: 0 of")
+
+
+def test_a_file_that_is_json_but_no_notebook_is_skipped_not_a_crash(tmp_path):
+    # "[]" or a notebook whose cells are not mappings once raised AttributeError out of `python -m lessonlib progress`
+    (tmp_path / "02_bad.ipynb").write_text("[]")
+    (tmp_path / "03_bad.ipynb").write_text(json.dumps({"cells": ["not a cell"]}))
+    (tmp_path / "05_bad.ipynb").write_text(json.dumps({"cells": [{"outputs": [7]}]}))
+    _nb(tmp_path / "01_setup.ipynb", ["✅ 01.1 passed (which keys are set)"])
+    assert progress(tmp_path)["01.1"] == "passed"

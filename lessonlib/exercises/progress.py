@@ -24,17 +24,16 @@ def progress(folder: Path = NOTEBOOKS) -> dict[str, str]:
     state = {ex_id: "not run" for ex_id in EXERCISES}
     for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
         try:
-            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-        except (OSError, ValueError):
+            texts = ["".join(output.get("text", "")) for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+                     for output in cell.get("outputs", [])]  # an output's text: a list of lines, or one string
+        except (OSError, ValueError, LookupError, TypeError, AttributeError):  # unreadable, or JSON but no notebook
             continue
-        for cell in cells:
-            for output in cell.get("outputs", []):
-                text = "".join(output.get("text", ""))  # a list of lines, or one string
-                for ex_id, verdict in _LINE.findall(text):
-                    # not a mistyped id's "❌ 01.9 not yet: there is no exercise '01.9'"; and a pass in one copy of a
-                    # notebook (JupyterLab's "01_setup-Copy1.ipynb") is not undone by another's older "not yet"
-                    if ex_id in state and state[ex_id] != "passed":
-                        state[ex_id] = verdict
+        for text in texts:
+            for ex_id, verdict in _LINE.findall(text):
+                # not a mistyped id's "❌ 01.9 not yet: there is no exercise '01.9'"; and a pass in one copy of a
+                # notebook (JupyterLab's "01_setup-Copy1.ipynb") is not undone by another's older "not yet"
+                if ex_id in state and state[ex_id] != "passed":
+                    state[ex_id] = verdict
     return state
 
 
