@@ -10,8 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["KEY_LIKE", "key_shape", "hide_keys", "scrub_text", "scrub_url"]
 
-# Anything shaped like a provider key, also when glued to other text (LESSON_MODE=livesk-proj-...).
-KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}")
+# Anything shaped like a provider key, also when glued to other text (LESSON_MODE=livesk-proj-...). A bare sk- glued
+# to a word counts only when it looks random (a capital and a digit; a real key of 48 random characters lacks one
+# about once in 7,000): "flask-openai-proxy-server" is a host name.
+KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_\-]{16,}"
+                      r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}"
+                      r"|sk-(?=[A-Za-z0-9_\-]*[A-Z])(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{16,}")
 _PREFIX = re.compile(r"sk-(?:ant-(?:api\d\d-|admin\d\d-)?|proj-|svcacct-|admin-)?")
 _SECRET_PARAM = re.compile(r"key|token|secret|auth|sig|pass|cred", re.I)
 

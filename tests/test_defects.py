@@ -22,7 +22,8 @@ import lessonlib
 from lessonlib import doctor, replay
 from lessonlib.budget import Budget
 from lessonlib.cassette import Cassette, CassetteError
-from lessonlib.config import LessonSetupError, _stop_active
+from lessonlib.config import LessonSetupError, Settings, _stop_active
+from lessonlib.redact import hide_keys
 from lessonlib.replay import ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -409,6 +410,24 @@ def test_3_doctor_fails_on_a_key_in_a_model_id(monkeypatch, capsys):
     assert_no_key(out)
     assert code == 1 and "all good" not in out
     assert "✘ mode: LESSON_OPENAI_MODEL (the environment) holds what looks like an API key, sk-proj-…(" in out
+
+
+@pytest.mark.parametrize("name, value", [
+    ("LESSON_OPENAI_UPSTREAM", "http://my-flask-openai-proxy-server:8080/v1"),
+    ("LESSON_OPENAI_MODEL", "ai-task-runner-local-model"),
+])
+def test_3_a_word_ending_in_sk_is_no_key(tmp_path, name, value):
+    # "flask-openai-proxy-server" once read as a key glued to "fla", so setup() refused a learner's own server
+    env = tmp_path / ".env"
+    env.write_text(f"LESSON_MODE=replay\n{name}={value}\n")
+    os.environ.pop(name, None)
+    try:
+        settings = Settings.read(env)
+    finally:
+        os.environ.pop(name, None)
+    assert settings.problems == []
+    glued = "live" + "sk-" + "FAKE" + "aB3" * 14  # a bare key glued to a word is still found: it looks random
+    assert hide_keys(glued) == "livesk-…(49 chars)"
 
 
 # ---- 4. notebook 01 prints no key in any mode ----------------------------------------------------------------
