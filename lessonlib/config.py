@@ -140,7 +140,9 @@ class Settings:
                             "so 2 is twice as slow and 0.5 twice as fast")
         s.budget_usd = s._number(env, "LESSON_BUDGET_USD", None, 1000.0,
                                  "give an amount in US dollars, e.g. LESSON_BUDGET_USD=0.50")
-        s.cassette_dir = Path(env.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR)
+        # a relative folder is read from the .env's folder, not the working one (a kernel's is notebooks/)
+        folder = env.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR
+        s.cassette_dir = (s.env_file.parent if s.env_file else REPO_ROOT) / folder
         return s
 
     def _problem(self, setting: str, what: str, fix: str, sep: str = ":", message: str = "") -> None:

@@ -79,6 +79,8 @@ def show_json(obj: Any) -> None:
     """Print an SDK response (a Pydantic model), a dict or a list (of them too) as indented JSON."""
 
     def plain(value: Any) -> Any:  # also the SDK objects inside a list or a dict (message.content)
+        if isinstance(value, (set, frozenset)):  # sorted: str() of a set prints in another order each run
+            return sorted(value, key=repr)
         return value.model_dump(mode="json", exclude_unset=True) if hasattr(value, "model_dump") else str(value)
 
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=plain))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import get_args
 
 import pytest
 
 import lessonlib
-from lessonlib.config import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, LessonSetupError, _stop_active
+from lessonlib.config import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, LessonSetupError, Settings, _stop_active
 
 GOOD_OPENAI = "sk-proj-" + "A1b2C3d4" * 5
 GOOD_ANTHROPIC = "sk-ant-api03-" + "Z9y8X7w6" * 5
@@ -216,6 +217,26 @@ def test_show_json_shows_sdk_objects_inside_a_list_or_dict_as_json(capsys):
     out = capsys.readouterr().out
     assert out == ('[\n  {\n    "text": "Hi",\n    "type": "text"\n  }\n]\n'
                    '{\n  "usage": {\n    "input_tokens": 3,\n    "output_tokens": 1\n  }\n}\n')
+
+
+def test_show_json_shows_a_set_in_one_order(capsys):
+    from lessonlib.display import show_json
+
+    show_json({"tags": {"weather", "tool", "city", "unit"}})  # str(set) once printed another order per process
+    assert capsys.readouterr().out == '{\n  "tags": [\n    "city",\n    "tool",\n    "unit",\n    "weather"\n  ]\n}\n'
+
+
+def test_a_relative_cassette_folder_is_read_from_the_env_files_folder(monkeypatch, tmp_path):
+    # a kernel works in notebooks/, the doctor in the checkout: a relative LESSON_CASSETTE_DIR once named two folders
+    (tmp_path / ".env").write_text("LESSON_CASSETTE_DIR=my_cassettes\n")
+    monkeypatch.delenv("LESSON_CASSETTE_DIR", raising=False)
+    elsewhere = tmp_path / "notebooks"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    try:
+        assert Settings.read(tmp_path / ".env").cassette_dir == tmp_path / "my_cassettes"
+    finally:
+        os.environ.pop("LESSON_CASSETTE_DIR", None)  # load_dotenv put it there
 
 
 def test_full_tracebacks_asked_for_before_a_re_run_of_setup_are_shown(monkeypatch, tmp_path):
