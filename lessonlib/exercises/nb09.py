@@ -74,8 +74,8 @@ def _(fn: Any) -> str:
                 AttributeError: f"{shown} raised AttributeError ({{exc}}). Connection errors and timeouts have no "
                                 "status_code or response: check isinstance(err, APIConnectionError) first."})
             compare(out, expected, otherwise=f"{shown} returned {out}; it should {verb}: {why}")
-    return ("the same rules as _should_retry in both SDKs. Plug it into tenacity with "
-            "retry=retry_if_exception(should_retry) on a client with max_retries=0.")
+    return ("the rules of _should_retry in both SDKs (openai's also refuses a retry-after over 120 s; 9.3). Plug it "
+            "into tenacity with retry=retry_if_exception(should_retry) on a client with max_retries=0.")
 
 
 @exercise("09.2", title="the SDK's wait before a retry",
