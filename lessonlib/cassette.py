@@ -237,9 +237,12 @@ class Cassette:
             raise CassetteError(path, f"cannot be read ({exc.strerror or exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise CassetteError(path, "has no `interactions:` list, so it is not a cassette")
-        provenance = data.get("provenance")
-        cassette = cls(path=path, provenance=provenance if isinstance(provenance, dict) else {},
-                       pacing_required=data.get("pacing") == "required")
+        provenance = data["provenance"] if isinstance(data.get("provenance"), dict) else {}
+        models = provenance.get("models") or {}  # setup() replays with these (issue 13)
+        if not (isinstance(models, dict) and all(isinstance(m, str) for m in models.values())):
+            raise CassetteError(path, "has provenance.models that is not a mapping of provider: model name",
+                                field="provenance.models")
+        cassette = cls(path=path, provenance=provenance, pacing_required=data.get("pacing") == "required")
         for i, item in enumerate(data["interactions"]):
             try:
                 _check_interaction(item)

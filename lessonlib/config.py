@@ -381,7 +381,7 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
             recorded = server.cassette.provenance.get("models") or {}
             for p in PROVIDERS:  # issue 13: a recording made with other models replays with them
                 if p not in settings.chosen_models and recorded.get(p):
-                    setattr(course, f"{p}_model", str(recorded[p]))
+                    setattr(course, f"{p}_model", recorded[p])
                 _set_env(PROVIDERS[p].key_env, REPLAY_KEY)
             _set_env("ANTHROPIC_AUTH_TOKEN", None)
     for p in PROVIDERS:  # issue 13: in live and record mode the SDKs need some key to build a client

@@ -566,6 +566,16 @@ def test_7_setup_names_the_cassette(monkeypatch, tmp_path):
         lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
 
 
+@pytest.mark.parametrize("models", [["gpt-5.4-mini"], "gpt-5.4-mini", {"openai": ["gpt-5.4-mini"]}])
+def test_7_provenance_models_of_the_wrong_kind_are_named(monkeypatch, tmp_path, models):
+    # setup() raised AttributeError: 'list' object has no attribute 'get' (or replayed with the model "['gpt-...']")
+    (tmp_path / "nb.yaml").write_text(yaml.safe_dump({"provenance": {"kind": "recorded", "models": models},
+                                                      "interactions": [interaction()]}))
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    with pytest.raises(LessonSetupError, match=r"nb\.yaml has provenance\.models that is not a mapping"):
+        lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
+
+
 # ---- 8. a .env that is not UTF-8 -------------------------------------------------------------------------
 
 
