@@ -242,7 +242,10 @@ class Cassette:
         if not (isinstance(models, dict) and all(isinstance(m, str) for m in models.values())):
             raise CassetteError(path, "has provenance.models that is not a mapping of provider: model name",
                                 field="provenance.models")
-        cassette = cls(path=path, provenance=provenance, pacing_required=data.get("pacing") == "required")
+        if data.get("pacing", "required") != "required":
+            raise CassetteError(path, f"has pacing: {data['pacing']!r}; the only value is `required` (or no pacing:)",
+                                field="pacing")
+        cassette = cls(path=path, provenance=provenance, pacing_required="pacing" in data)
         for i, item in enumerate(data["interactions"]):
             try:
                 _check_interaction(item)

@@ -576,6 +576,18 @@ def test_7_provenance_models_of_the_wrong_kind_are_named(monkeypatch, tmp_path, 
         lessonlib.setup("nb", env_file="/nonexistent/.env", quiet=True)
 
 
+@pytest.mark.parametrize("pacing", [True, "yes", "Required"])
+def test_7_a_pacing_other_than_required_is_named(tmp_path, pacing):
+    # it was ignored: a lesson about time (streams, timeouts) replayed instantly at LESSON_REPLAY_SPEED=0
+    path = tmp_path / "paced.yaml"
+    path.write_text(yaml.safe_dump({"pacing": pacing, "interactions": [interaction()]}))
+    with pytest.raises(CassetteError, match=r"paced\.yaml has pacing: .*; the only value is `required`") as info:
+        Cassette.load(path)
+    assert info.value.field == "pacing"
+    path.write_text(yaml.safe_dump({"pacing": "required", "interactions": [interaction()]}))
+    assert Cassette.load(path).pacing_required
+
+
 # ---- 8. a .env that is not UTF-8 -------------------------------------------------------------------------
 
 

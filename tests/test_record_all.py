@@ -338,6 +338,9 @@ def test_a_spec_with_a_misspelt_provider_names_the_provider(tmp_path):
      "interaction #0 has a value"),
     ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n    latency: fast\n",
      "interaction #0 has a value"),
+    # a `pacing: true` was ignored, so the lesson about time replayed instantly under make test
+    ("notebook: 77_x\npacing: true\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n",
+     "77_spec.yaml: pacing: True; the only value is `required`"),
 ])
 def test_a_spec_with_a_value_of_the_wrong_kind_says_where_without_a_traceback(tmp_path, spec, where):
     assert where in _render_error(tmp_path, spec)

@@ -496,6 +496,8 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
             or not isinstance(spec.get("interactions"), list):
         raise SystemExit(f"{spec_path.name}: a spec is a mapping with `notebook:` (the notebook's name) and "
                          "`interactions:` (a list); see the docstring of tools/render_cassettes.py")
+    if spec.get("pacing", "required") != "required":
+        raise SystemExit(f"{spec_path.name}: pacing: {spec['pacing']!r}; the only value is `required` (or no pacing:)")
     notebook = spec["notebook"]
     if out_dir == OUT and notebook != spec_path.stem:  # a copied spec whose `notebook:` was not changed
         raise SystemExit(f"{spec_path.name}: `notebook: {notebook}` would overwrite cassettes/{notebook}.yaml, which "
@@ -512,7 +514,7 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
             "rendered_by": "tools/render_cassettes.py",
             "spec": f"tools/specs/{spec_path.name}",
         },
-        pacing_required=spec.get("pacing") == "required",
+        pacing_required="pacing" in spec,
     )
     for i, item in enumerate(spec["interactions"]):
         if isinstance(item, dict) and "provider" in item and item["provider"] not in PROVIDERS:
