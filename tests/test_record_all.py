@@ -346,6 +346,18 @@ def test_a_spec_with_a_value_of_the_wrong_kind_says_where_without_a_traceback(tm
     assert where in _render_error(tmp_path, spec)
 
 
+@pytest.mark.parametrize("extra, said", [
+    ("    reply: {text: hi}\n    delay: 2s\n", "interaction #0 renders response.delay '2s', not a number of seconds"),
+    ("    error: {status: 429, message: m, headers: {retry after: '1'}}\n",
+     "interaction #0 renders response.headers with a name 'retry after' that is not a header name"),
+    ("    raw: {status: 700, body: {}}\n", "interaction #0 renders response.status.code 700, not an HTTP status"),
+])
+def test_a_spec_that_renders_a_cassette_that_cannot_load_is_refused(tmp_path, extra, said):
+    # make cassettes said "rendered" and wrote it; setup() then refused the cassette, advising to restore it with git
+    message = _render_error(tmp_path, "notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + extra)
+    assert message.startswith("77_spec.yaml: ") and said in message and message.endswith("; fix the spec")
+
+
 def test_a_copied_spec_never_overwrites_another_notebooks_cassette(tmp_path, monkeypatch):
     """A new spec started as a copy of another (11_batches.yaml still saying `notebook: 10_async`) once
     re-rendered 10_async's cassette from the copy, silently, under `make cassettes`."""

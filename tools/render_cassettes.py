@@ -49,7 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lessonlib.cassette import Cassette, Interaction  # noqa: E402
+from lessonlib.cassette import Cassette, Interaction, _check_interaction  # noqa: E402
 from lessonlib.providers import PROVIDERS  # noqa: E402
 from lessonlib.tokens import count_messages, count_text  # noqa: E402
 
@@ -532,6 +532,10 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
                              "tools/render_cassettes.py") from None
         if item.get("note"):
             raw["note"] = item["note"]
+        try:  # what Cassette.load checks: a spec's slip is named here, not when the notebook runs
+            _check_interaction(raw)
+        except ValueError as exc:
+            raise SystemExit(f"{spec_path.name}: interaction #{i} renders {' '.join(exc.args)}; fix the spec") from None
         cassette.interactions.append(Interaction(i, raw["request"]["method"], "", None, raw))
     return cassette.save()
 
