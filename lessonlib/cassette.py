@@ -46,7 +46,18 @@ KEPT_REQUEST_HEADERS = ("content-type", "anthropic-version", "anthropic-beta", "
 TRANSPORT_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"})
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a gzip body may not grow past this when decompressed
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C loader is ~30x faster on big cassettes
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's C parser is ~30x faster on big cassettes
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A key written twice in one mapping is an error (YAML 1.2); PyYAML kept the last, dropping the first."""
+        seen = set()
+        for key in (key for key, _ in node.value if isinstance(key, yaml.ScalarNode)):
+            if key.value in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key.value!r} is in one mapping twice",
+                                                        key.start_mark)
+            seen.add(key.value)
+        return super().construct_mapping(node, deep)
 
 
 def _check_interaction(item: Any) -> None:

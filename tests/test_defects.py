@@ -554,7 +554,7 @@ def test_7_gzip_bodies_are_capped_and_libyaml_is_used(tmp_path):
         Cassette.load(write_cassette(tmp_path / "bomb.yaml", [item]))
     from lessonlib import cassette
 
-    assert cassette._Loader is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    assert issubclass(cassette._Loader, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def test_7_setup_names_the_cassette(monkeypatch, tmp_path):
@@ -586,6 +586,16 @@ def test_7_a_pacing_other_than_required_is_named(tmp_path, pacing):
     assert info.value.field == "pacing"
     path.write_text(yaml.safe_dump({"pacing": "required", "interactions": [interaction()]}))
     assert Cassette.load(path).pacing_required
+
+
+def test_7_a_key_written_twice_is_named_with_its_line(tmp_path):
+    # YAML kept the second silently: an edited latency (or a whole request) above the recorded one was ignored
+    path = tmp_path / "twice.yaml"
+    path.write_text("interactions:\n- request: {method: POST, uri: /v1/chat/completions, body: '{}'}\n"
+                    "  response:\n    latency: 2\n    status: {code: 200}\n    latency: 0.4\n")
+    with pytest.raises(CassetteError, match=r"twice\.yaml is not valid YAML at line 6: the key 'latency' is in one "
+                                            "mapping twice"):
+        Cassette.load(path)
 
 
 # ---- 8. a .env that is not UTF-8 -------------------------------------------------------------------------

@@ -49,7 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lessonlib.cassette import Cassette, Interaction, _check_interaction  # noqa: E402
+from lessonlib.cassette import Cassette, Interaction, _check_interaction, _Loader  # noqa: E402
 from lessonlib.providers import PROVIDERS  # noqa: E402
 from lessonlib.tokens import count_messages, count_text  # noqa: E402
 
@@ -489,7 +489,7 @@ class Renderer:
 
 def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
     try:
-        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        spec = yaml.load(spec_path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise SystemExit(f"{spec_path.name} is not valid YAML: {exc}") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("notebook"), str) \
