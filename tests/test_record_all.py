@@ -338,6 +338,9 @@ def test_a_spec_with_a_misspelt_provider_names_the_provider(tmp_path):
      "interaction #0 has a value"),
     ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n    latency: fast\n",
      "interaction #0 has a value"),
+    # tokens_per_second: 0 (as LESSON_REPLAY_SPEED=0 means instant) raised a bare ZeroDivisionError
+    ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n"
+     "    tokens_per_second: 0\n", "interaction #0 has a value"),
     # a copied interaction without its own `- provider:` line replaced the one above it, silently
     ("notebook: 77_x\ninteractions:\n  - provider: openai\n" + REQUEST + "    reply: {text: hi}\n" + REQUEST
      + "    reply: {text: again}\n", "the key 'request' is in one mapping twice"),

@@ -526,7 +526,7 @@ def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:
             raise SystemExit(f"{spec_path.name}: interaction #{i} is missing {exc}") from None
         except UsageTooSmall as exc:
             raise SystemExit(f"{spec_path.name}: interaction #{i}: {exc}") from None
-        except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong kind: a string for a mapping
+        except (TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:  # a string for a mapping, a 0
             raise SystemExit(f"{spec_path.name}: interaction #{i} has a value of the wrong kind "
                              f"({type(exc).__name__}: {exc}); compare it with the format in the docstring of "
                              "tools/render_cassettes.py") from None
