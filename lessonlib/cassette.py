@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import CassetteError
-from .redact import scrub_text, scrub_url
+from .redact import hide_keys, scrub_text, scrub_url
 
 __all__ = ["Cassette", "CassetteError", "Interaction", "SCRUBBED_HEADERS", "TRANSPORT_HEADERS", "canonical_body",
            "describe_difference", "match_path", "response_headers"]
@@ -129,7 +129,7 @@ def canonical_body(body: str | bytes | None) -> Any:
 
 
 def _fmt(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    text = hide_keys(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value))
     return text if len(text) <= 160 else text[:157] + "..."
 
 

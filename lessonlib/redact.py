@@ -16,6 +16,9 @@ __all__ = ["KEY_LIKE", "key_shape", "hide_keys", "scrub_text", "scrub_url"]
 KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_\-]{16,}"
                       r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}"
                       r"|sk-(?=[A-Za-z0-9_\-]*[A-Z])(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{16,}")
+# Ids that name the account, which record mode also drops with their headers (openai-organization...): OpenAI quotes
+# its org-... or proj_... in a 429 or 403 message, Anthropic its organization's uuid in a 429 message.
+ACCOUNT_ID = re.compile(r"\b(?:org-|proj_)[A-Za-z0-9]{20,}|(?:(?<=organization \()|(?<=org: ))[0-9a-f]{8}-[0-9a-f-]{27}")
 _PREFIX = re.compile(r"sk-(?:ant-(?:api\d\d-|admin\d\d-)?|proj-|svcacct-|admin-)?")
 _SECRET_PARAM = re.compile(r"key|token|secret|auth|sig|pass|cred", re.I)
 
@@ -32,10 +35,10 @@ def hide_keys(text: str) -> str:
 
 
 def scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Replace every known secret and anything shaped like an API key with ``REDACTED`` (for files)."""
+    """Replace every known secret, anything shaped like an API key and account ids with ``REDACTED`` (for files)."""
     for secret in (s for s in secrets if s and len(s) >= 8):  # shorter ones would also hit ordinary words
         text = text.replace(secret, "REDACTED")
-    return KEY_LIKE.sub("REDACTED", text)
+    return ACCOUNT_ID.sub("REDACTED", KEY_LIKE.sub("REDACTED", text))
 
 
 def scrub_url(url: str, secrets: tuple[str, ...] = ()) -> str:

@@ -297,7 +297,7 @@ class ReplayServer:
             "as recorded; or, to send new requests, put your API keys in .env and set LESSON_MODE=live "
             "(or LESSON_MODE=record to re-record this notebook's cassette), then restart the kernel."
         )
-        return "\n".join(lines)
+        return hide_keys("\n".join(lines))  # what was sent may hold a key (a prompt, a query string)
 
     def localize(self, data: bytes, content_type: str, provider: str | None = None) -> bytes:
         """Point a response's ``results_url`` (Anthropic Message Batches) at this server.

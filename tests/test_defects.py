@@ -354,6 +354,24 @@ def test_2_upstream_userinfo_and_key_params_stay_out_of_the_cassette(monkeypatch
     assert scrub_url(secret_url) == upstream + "/v1?api_key=REDACTED"
 
 
+def test_2_account_ids_in_error_bodies_stay_out_of_the_cassette(tmp_path, upstream):
+    # record mode dropped the openai-organization header but wrote the org id a 429 quotes (make test then failed)
+    org, project, uuid = "org-FAKEuOtiSEwvUnroadaOnJJ", "proj_FAKEx7Vb2Lm9Tz4Wk1Np8Rs", "fa4e0000-a940-4fff-8c4c-1580816ac7be"
+    said = [f"Rate limit reached for gpt-5.4-mini in organization {org} on requests per min (RPM): Limit 3.",
+            f"Project `{project}` does not have access to model `gpt-5.4-mini`",
+            f"This request would exceed the rate limit for your organization ({uuid}) of 50,000 input tokens per minute."]
+    Upstream.reply = staticmethod(lambda h, body: h.send_json({"error": {"message": said.pop(0)}}, status=429))
+    srv = live(tmp_path, upstream, mode="record")
+    client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+    for _ in range(3):
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="gpt-5.4-mini", messages=ASK)
+    srv.finish()
+    srv.stop()
+    text = (tmp_path / "c.yaml").read_text()
+    assert text.count("REDACTED") == 3 and not any(i in text for i in (org, project, uuid)), text
+
+
 def test_2_doctor_hides_userinfo_of_base_urls(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "find_env_file", lambda: None)
     with socket.socket() as sock:

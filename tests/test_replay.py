@@ -212,6 +212,21 @@ def test_replay_miss_fails_at_once_and_says_what_to_do(server):
     assert "LESSON_MODE=live" in message
 
 
+def test_a_miss_never_shows_a_key_that_was_sent(server):
+    # it quoted the sent prompt and query string as they were, a key in them too (or its first characters, cut)
+    key = "sk-proj-FAKEQx7Vb2Lm9Tz4Wk1Np8Rs5Yh3Jd6Fc0GeAb12"  # made up: not a key
+    secret = key.removeprefix("sk-proj-")
+    for prompt in (f"Is {key} still valid?", "x" * 140 + key):
+        ask = dict(PLAIN_OPENAI, messages=[PLAIN_OPENAI["messages"][0], {"role": "user", "content": prompt}])
+        with pytest.raises(openai.NotFoundError) as info:
+            oai(server).chat.completions.create(**ask)
+        assert "messages[1].content" in str(info.value) and "FAKE" not in str(info.value)
+    with pytest.raises(openai.NotFoundError) as info:
+        oai(server).get(f"/models?api_key={key}", cast_to=object)
+    assert "/v1/models?api_key=sk-proj-…(48 chars)" in str(info.value)
+    assert not any(secret[i:i + 8] in "".join(server.misses) for i in range(len(secret) - 7))
+
+
 def test_anthropic_miss_names_the_endpoint(server):
     with pytest.raises(anthropic.NotFoundError) as info:
         ant(server).messages.count_tokens(model="claude-sonnet-5-5", messages=WEATHER)
