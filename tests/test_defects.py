@@ -6,6 +6,7 @@ import gzip
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -474,6 +475,9 @@ def test_4_notebook_01_in_record_mode_prints_no_key(tmp_path, upstream):
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"])
     assert len(Upstream.seen) >= 2  # the notebook's calls really went through record mode
     assert_no_key(outputs)
+    # nor the server's secret, which lets a program call through the learner's keys (the base-URL cell printed it)
+    assert "/<secret>/openai/v1" in outputs
+    assert not re.search(r"127\.0\.0\.1:\d+/(?!<secret>/)[^/\s\"]+/(openai|anthropic)", outputs)
 
 
 # ---- 5. record mode: the upstream drops mid-stream ------------------------------------------------------------
