@@ -503,7 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not sent_headers:
                 self._send_simple(502, hide_keys(
                     f"{server.mode.capitalize()} mode could not reach {shown}: {exc.__class__.__name__}: "
-                    f"{scrub_url(str(exc), server.secrets)}. Check your network, or "
+                    f"{scrub_url(str(exc), server.secrets).rstrip('.')}. Check your network, or "
                     "LESSON_OPENAI_UPSTREAM / LESSON_ANTHROPIC_UPSTREAM in .env."), provider)
                 return
             # The status line is out: end the stream properly, with an error event both SDKs raise.

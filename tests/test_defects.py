@@ -373,6 +373,21 @@ def test_2_account_ids_in_error_bodies_stay_out_of_the_cassette(tmp_path, upstre
     assert text.count("REDACTED") == 3 and not any(i in text for i in (org, project, uuid)), text
 
 
+@pytest.mark.parametrize("upstream_url", ["http://lesson:FAKEpass99@127.0.0.1:9/v1", "ftp://127.0.0.1:9/v1"])
+def test_2_an_unreachable_upstream_is_named_without_its_userinfo(tmp_path, upstream_url):
+    # port 9: nothing listens; ftp: httpx2's UnsupportedProtocol, whose message ended in "..", a doubled full stop
+    srv = ReplayServer(tmp_path / "c.yaml", mode="live", upstreams={"openai": upstream_url}).start()
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        with pytest.raises(openai.APIStatusError) as info:
+            client.chat.completions.create(model="gpt-5.4-mini", messages=ASK)
+    finally:
+        srv.stop()
+    message = str(info.value)
+    assert info.value.status_code == 502 and "could not reach" in message and "127.0.0.1:9/v1/chat/completions" in message
+    assert "FAKEpass99" not in message and ".." not in message
+
+
 def test_2_doctor_hides_userinfo_of_base_urls(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "find_env_file", lambda: None)
     with socket.socket() as sock:
