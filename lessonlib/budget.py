@@ -5,8 +5,9 @@ too). Before a call is forwarded, its worst case is reserved: the prompt estimat
 plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset), for each of
 ``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
 overshoot the cap. When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a
-stream without usage is estimated from its text). ``lessonlib.budget.spent()`` shows the total; a re-run of the
-set-up cell keeps it (:func:`session_budget`). Taught in: 01_setup (workshop notes).
+stream without usage is estimated from its text); an Anthropic Message Batch, billed later at half price, counts
+at its worst case. ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it
+(:func:`session_budget`). Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations
@@ -22,21 +23,35 @@ __all__ = ["Budget", "session_budget", "spent"]
 
 DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
+BATCH_PRICE = 0.5  # Anthropic bills a Message Batch's requests at half the price, later: counted when it is created
 _CURRENT: dict[str, "Budget"] = {}
 
 
-def worst_case(request_body: bytes) -> tuple[str | None, int, int]:
-    """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
+def _json(body: bytes) -> dict:
     try:
-        data = json.loads(request_body or b"{}")
+        data = json.loads(body or b"{}")
     except ValueError:
         data = {}
-    data = data if isinstance(data, dict) else {}
+    return data if isinstance(data, dict) else {}
+
+
+def worst_case(data: dict, size: int) -> tuple[str | None, int, int]:
+    """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
     limits = [data.get(k) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
     out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
     model = data.get("model") if isinstance(data.get("model"), str) else None
     choices = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 1 else 1  # Chat Completions bills each
-    return model, len(request_body) // 3 + 1, out * choices
+    return model, size // 3 + 1, out * choices
+
+
+def worst_usd(request_body: bytes) -> tuple[float, int]:
+    """(the most a request can cost, its output tokens at most); an Anthropic Message Batch at its half price."""
+    data = _json(request_body)
+    requests = data.get("requests") if isinstance(data.get("requests"), list) else []
+    batch = [r["params"] for r in requests if isinstance(r, dict) and isinstance(r.get("params"), dict)]
+    calls = [worst_case(p, len(json.dumps(p))) for p in batch] or [worst_case(data, len(request_body))]
+    costs = [(cost_usd(m, {"input_tokens": i, "output_tokens": o}) if m else None) or 0.0 for m, i, o in calls]
+    return sum(costs) * (BATCH_PRICE if batch else 1.0), sum(o for _, _, o in calls)
 
 
 @dataclass
@@ -56,8 +71,7 @@ class Budget:
 
     def reserve(self, request_body: bytes) -> float | str:
         """Reserve a call's worst case and return it (pass it to :meth:`settle`), or say why it must not go out."""
-        model, inp, out = worst_case(request_body)
-        worst = (cost_usd(model, {"input_tokens": inp, "output_tokens": out}) if model else None) or 0.0
+        worst, out = worst_usd(request_body)
         with self._lock:
             if self.spent_usd + self.reserved_usd + worst <= self.limit_usd:
                 self.reserved_usd += worst
@@ -77,15 +91,16 @@ class Budget:
         model, usage, text = provider.usage(response_body)
         estimate = False
         if not usage:
-            model = model or worst_case(request_body)[0]
+            model = model or worst_case(_json(request_body), 0)[0]
             if text and model:
                 usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN,
                          "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
                 estimate = True
-        cost = cost_usd(model, usage) if model and usage else None
+        batch = not usage and _json(response_body).get("type") == "message_batch"  # created: billed later, so its worst case counts
+        cost = (hold or 0.0) if batch else cost_usd(model, usage) if model and usage else None
         with self._lock:
             self.reserved_usd = max(0.0, self.reserved_usd - (hold or 0.0))
-            if not usage:
+            if not (usage or batch):
                 return 0.0  # an error answer: nothing billed
             self.calls += 1
             self.estimated += estimate

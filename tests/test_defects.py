@@ -308,6 +308,31 @@ def test_1_every_choice_of_n_is_reserved():
     assert isinstance(Budget(limit_usd=0.10).reserve(json.dumps({**body, "n": 1}).encode()), float)
 
 
+def test_1_a_message_batch_counts_at_its_worst_case(tmp_path, upstream):
+    # notebook 10's batches.create: no model at the top, no usage in the answer, so every batch went out uncounted
+    import anthropic
+
+    batch = {"id": "msgbatch_01FAKE", "type": "message_batch", "processing_status": "in_progress",
+             "request_counts": {"processing": 3, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+             "created_at": "2026-10-01T00:00:00Z", "expires_at": "2026-10-02T00:00:00Z", "ended_at": None,
+             "cancel_initiated_at": None, "archived_at": None, "results_url": None}
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(batch))
+    budget = Budget(limit_usd=0.10)
+    srv = live(tmp_path, upstream, budget)
+    params = {"model": "claude-sonnet-5-5", "max_tokens": 2_000, "messages": ASK}
+    requests = [{"custom_id": f"r{i}", "params": params} for i in range(3)]
+    try:
+        client = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0)
+        for _ in range(3):  # each up to 3 x 2,000 output tokens at half of $10 per million: $0.03
+            client.messages.batches.create(requests=requests)
+        with pytest.raises(anthropic.APIStatusError, match="Spending cap reached") as refused:
+            client.messages.batches.create(requests=requests)
+    finally:
+        srv.stop()
+    assert refused.value.status_code == 402 and len(Upstream.seen) == 3
+    assert budget.spent_usd == pytest.approx(3 * 0.03, rel=0.01) and budget.reserved_usd == 0 and budget.calls == 3
+
+
 def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
     from lessonlib.budget import check_model_is_priced
     from lessonlib.prices import PRICES, price_for
