@@ -333,6 +333,20 @@ def test_1_a_message_batch_counts_at_its_worst_case(tmp_path, upstream):
     assert budget.spent_usd == pytest.approx(3 * 0.03, rel=0.01) and budget.reserved_usd == 0 and budget.calls == 3
 
 
+def test_1_anthropic_cache_writes_cost_more_than_plain_input():
+    # a cache write was priced at the plain input rate: a 1-hour one at half of what Anthropic bills
+    from anthropic.types import Usage
+
+    from lessonlib.prices import cost_usd
+
+    five_minutes = {"input_tokens": 10, "output_tokens": 0, "cache_creation_input_tokens": 100_000}
+    one_hour = Usage(**five_minutes, cache_creation={"ephemeral_1h_input_tokens": 60_000,
+                                                     "ephemeral_5m_input_tokens": 40_000})
+    assert cost_usd("claude-sonnet-5-5", five_minutes) == pytest.approx((10 + 1.25 * 100_000) * 2.00 / 1e6)
+    assert cost_usd("claude-sonnet-5-5", one_hour) == pytest.approx((10 + 1.25 * 40_000 + 2 * 60_000) * 2.00 / 1e6)
+    assert cost_usd("claude-sonnet-5-5", one_hour.model_dump()) == cost_usd("claude-sonnet-5-5", one_hour)
+
+
 def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
     from lessonlib.budget import check_model_is_priced
     from lessonlib.prices import PRICES, price_for
