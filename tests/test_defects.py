@@ -347,6 +347,26 @@ def test_1_anthropic_cache_writes_cost_more_than_plain_input():
     assert cost_usd("claude-sonnet-5-5", one_hour.model_dump()) == cost_usd("claude-sonnet-5-5", one_hour)
 
 
+def test_1_a_model_without_a_price_is_refused_unless_a_local_server_answers(tmp_path, upstream):
+    # a model the price table lacks went to the provider uncounted, as often as the learner liked
+    budget = Budget(limit_usd=1.0)
+    billed = ReplayServer(tmp_path / "c.yaml", mode="live", budget=budget).start()  # the providers' own APIs
+    local = live(tmp_path, upstream, budget)  # a local server (Ollama...) bills nothing
+    try:
+        for model in ("gpt-5.5-pro", OPENAI_KEY):  # the second: a key pasted as the model is not shown
+            client = openai.OpenAI(base_url=billed.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+            with pytest.raises(openai.APIStatusError, match="has no price in lessonlib/prices.py") as refused:
+                client.chat.completions.create(model=model, max_completion_tokens=10, messages=ASK)
+            assert refused.value.status_code == 402 and "gpt-5.4-mini" in refused.value.message
+            assert_no_key(refused.value.message)
+        client = openai.OpenAI(base_url=local.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        client.chat.completions.create(model="llama3.2", max_completion_tokens=10, messages=ASK)
+    finally:
+        billed.stop()
+        local.stop()
+    assert len(Upstream.seen) == 1 and budget.reserved_usd == 0
+
+
 def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
     from lessonlib.budget import check_model_is_priced
     from lessonlib.prices import PRICES, price_for
