@@ -258,6 +258,47 @@ def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream
     assert budget.reserved_usd == 0 and budget.spent_usd > 0  # what streamed before the hang-up is estimated
 
 
+def test_1_an_anthropic_stream_the_client_abandons_counts_what_it_streamed(tmp_path, upstream):
+    # message_start's usage (1 output token) was taken as final: the text streamed before the hang-up went uncounted
+    import anthropic
+
+    start = {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [],
+                                                  "model": "claude-sonnet-5-5", "stop_reason": None,
+                                                  "usage": {"input_tokens": 9, "output_tokens": 1}}}
+    text = "word " * 2_000  # about 2,500 tokens
+
+    def slow(h, body):
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        try:
+            block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            for event in [start, block, delta] + [{"type": "ping"}] * 30:
+                data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+                h.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                h.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+
+    Upstream.reply = staticmethod(slow)
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        client = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0)
+        with client.messages.stream(model="claude-sonnet-5-5", max_tokens=4_000, messages=ASK) as stream:
+            next(t for t in stream.text_stream if t)  # read the text, then hang up
+        deadline = time.monotonic() + 5
+        while budget.reserved_usd and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        srv.stop()
+    assert budget.reserved_usd == 0 and budget.estimated == 1
+    assert budget.spent_usd >= len(text) // 4 * 10.00 / 1e6  # its output tokens, estimated from the text
+
+
 def _capped_live_session(monkeypatch, upstream: str, url_variable: str):
     """Live mode with a $0.06 cap against the fake upstream (reached through ``url_variable``), in a kernel session
     that has spent nothing yet; returns a call that may cost up to $0.045."""
