@@ -4,9 +4,9 @@ Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's l
 too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
 plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset), for each of
 ``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
-overshoot the cap; so is one to a model without a price, unless a local server (Ollama...) answers it. When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a
-stream without usage is estimated from its text); an Anthropic Message Batch, billed later at half price, counts
-at its worst case. ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it
+overshoot the cap; so is one to a model without a price, unless a local server (Ollama...) answers it. When the
+answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage is estimated
+from its text); an Anthropic Message Batch, billed later at half price, counts at its worst case. ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it
 (:func:`session_budget`). Taught in: 01_setup (workshop notes).
 """
 
@@ -104,7 +104,8 @@ class Budget:
                 usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN,
                          "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
                 estimate = True
-        batch = not usage and _json(response_body).get("type") == "message_batch"  # created: billed later, so its worst case counts
+        # a Message Batch just created: billed later, so its worst case counts now
+        batch = not usage and _json(response_body).get("type") == "message_batch"
         cost = (hold or 0.0) if batch else cost_usd(model, usage) if model and usage else None
         with self._lock:
             self.reserved_usd = max(0.0, self.reserved_usd - (hold or 0.0))
