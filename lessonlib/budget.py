@@ -6,8 +6,9 @@ plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (
 ``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
 overshoot the cap; so is one to a model without a price, unless a local server (Ollama...) answers it. When the
 answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage is estimated
-from its text); an Anthropic Message Batch, billed later at half price, counts at its worst case. ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it
-(:func:`session_budget`). Taught in: 01_setup (workshop notes).
+from its text); an Anthropic Message Batch, billed later at half price, counts at its worst case.
+``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it (:func:`session_budget`).
+Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations
