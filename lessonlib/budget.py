@@ -4,9 +4,11 @@ Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's l
 too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
 plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset), for each of
 ``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
-overshoot the cap. When the answer is complete, its reservation is replaced by the cost of its ``usage`` (a
-stream without usage is estimated from its text). ``lessonlib.budget.spent()`` shows the total; a re-run of the
-set-up cell keeps it (:func:`session_budget`). Taught in: 01_setup (workshop notes).
+overshoot the cap; so is one to a model without a price, unless a local server (Ollama...) answers it. When the
+answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage is estimated
+from its text); an Anthropic Message Batch, billed later at half price, counts at its worst case.
+``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it (:func:`session_budget`).
+Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations
@@ -15,28 +17,45 @@ import json
 import threading
 from dataclasses import dataclass, field
 
-from .prices import cost_usd, price_for
+from .prices import PRICES, cost_usd, price_for
 from .providers import Provider
+from .redact import hide_keys
 
 __all__ = ["Budget", "session_budget", "spent"]
 
 DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
+BATCH_PRICE = 0.5  # Anthropic bills a Message Batch's requests at half the price, later: counted when it is created
 _CURRENT: dict[str, "Budget"] = {}
 
 
-def worst_case(request_body: bytes) -> tuple[str | None, int, int]:
-    """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
+def _json(body: bytes) -> dict:
     try:
-        data = json.loads(request_body or b"{}")
+        data = json.loads(body or b"{}")
     except ValueError:
         data = {}
-    data = data if isinstance(data, dict) else {}
+    return data if isinstance(data, dict) else {}
+
+
+def worst_case(data: dict, size: int) -> tuple[str | None, int, int]:
+    """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
     limits = [data.get(k) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
     out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
     model = data.get("model") if isinstance(data.get("model"), str) else None
     choices = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 1 else 1  # Chat Completions bills each
-    return model, len(request_body) // 3 + 1, out * choices
+    return model, size // 3 + 1, out * choices
+
+
+def worst_usd(request_body: bytes) -> tuple[float, int, list[str]]:
+    """(the most a request can cost, its output tokens at most, its models the price table lacks); an Anthropic
+    Message Batch at its half price."""
+    data = _json(request_body)
+    requests = data.get("requests") if isinstance(data.get("requests"), list) else []
+    batch = [r["params"] for r in requests if isinstance(r, dict) and isinstance(r.get("params"), dict)]
+    calls = [worst_case(p, len(json.dumps(p))) for p in batch] or [worst_case(data, len(request_body))]
+    costs = [cost_usd(m, {"input_tokens": i, "output_tokens": o}) if m else 0.0 for m, i, o in calls]
+    unpriced = [m for (m, _, _), cost in zip(calls, costs) if cost is None]
+    return sum(c or 0.0 for c in costs) * (BATCH_PRICE if batch else 1.0), sum(o for _, _, o in calls), unpriced
 
 
 @dataclass
@@ -54,10 +73,14 @@ class Budget:
     def __post_init__(self) -> None:
         _CURRENT["budget"] = self
 
-    def reserve(self, request_body: bytes) -> float | str:
-        """Reserve a call's worst case and return it (pass it to :meth:`settle`), or say why it must not go out."""
-        model, inp, out = worst_case(request_body)
-        worst = (cost_usd(model, {"input_tokens": inp, "output_tokens": out}) if model else None) or 0.0
+    def reserve(self, request_body: bytes, billed: bool = True) -> float | str:
+        """Reserve a call's worst case and return it (pass it to :meth:`settle`), or say why it must not go out.
+        ``billed``: it goes to the provider's own API (a local server, Ollama..., bills nothing)."""
+        worst, out, unpriced = worst_usd(request_body)
+        if unpriced and billed:
+            return (f"{hide_keys(unpriced[0])} has no price in lessonlib/prices.py, so the spending cap could not "
+                    f"count this call, and it was not sent. Use a model it prices ({', '.join(PRICES)}), add this "
+                    "one to it, or remove LESSON_BUDGET_USD from .env and restart the kernel.")
         with self._lock:
             if self.spent_usd + self.reserved_usd + worst <= self.limit_usd:
                 self.reserved_usd += worst
@@ -77,15 +100,17 @@ class Budget:
         model, usage, text = provider.usage(response_body)
         estimate = False
         if not usage:
-            model = model or worst_case(request_body)[0]
+            model = model or worst_case(_json(request_body), 0)[0]
             if text and model:
                 usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN,
                          "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
                 estimate = True
-        cost = cost_usd(model, usage) if model and usage else None
+        # a Message Batch just created: billed later, so its worst case counts now
+        batch = not usage and _json(response_body).get("type") == "message_batch"
+        cost = (hold or 0.0) if batch else cost_usd(model, usage) if model and usage else None
         with self._lock:
             self.reserved_usd = max(0.0, self.reserved_usd - (hold or 0.0))
-            if not usage:
+            if not (usage or batch):
                 return 0.0  # an error answer: nothing billed
             self.calls += 1
             self.estimated += estimate
@@ -121,5 +146,6 @@ def spent() -> str:
 def check_model_is_priced(model: str) -> str | None:
     """A warning when a capped session uses a model the price table does not know."""
     if price_for(model) is None:
-        return f"{model} has no price in lessonlib/prices.py, so the spending cap cannot count it."
+        return (f"{model} has no price in lessonlib/prices.py, so the spending cap cannot count it: calls to it are "
+                "refused, except calls to a local server.")
     return None

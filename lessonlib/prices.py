@@ -48,20 +48,27 @@ def price_for(model: str) -> Price | None:
     return PRICES.get(_SNAPSHOT.sub("", model)) or PRICES.get(model)
 
 
+def _get(usage: Any, key: str) -> Any:
+    """A field of either SDK's ``usage`` object (or of a part of one), or of a dict of one; None if absent."""
+    return usage.get(key) if isinstance(usage, dict) else getattr(usage, key, None)
+
+
 def usage_tokens(usage: Any) -> tuple[int, int]:
     """(input, output) tokens from either SDK's ``usage`` object, or a dict of one."""
-    get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
-    if get("prompt_tokens") is not None:  # OpenAI
-        return int(get("prompt_tokens") or 0), int(get("completion_tokens") or 0)
-    inp = sum(int(get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-    return inp, int(get("output_tokens") or 0)
+    if _get(usage, "prompt_tokens") is not None:  # OpenAI
+        return int(_get(usage, "prompt_tokens") or 0), int(_get(usage, "completion_tokens") or 0)
+    parts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    inp = sum(int(_get(usage, k) or 0) for k in parts)
+    return inp, int(_get(usage, "output_tokens") or 0)
 
 
 def cost_usd(model: str, usage: Any) -> float | None:
-    """Estimated USD cost of one response from its model id and ``usage`` (cache reads and writes at the plain
-    input rate, an over-estimate for reads); None if unpriced."""
+    """Estimated USD cost of one response from its model id and ``usage`` (cache reads at the plain input rate, an
+    over-estimate; Anthropic's cache writes at 1.25 times it, 2 times for its 1-hour cache); None if unpriced."""
     price = price_for(model)
     if price is None:
         return None
     inp, out = usage_tokens(usage)
+    one_hour = _get(_get(usage, "cache_creation") or {}, "ephemeral_1h_input_tokens")
+    inp += 0.25 * int(_get(usage, "cache_creation_input_tokens") or 0) + 0.75 * int(one_hour or 0)
     return inp * price.input_per_m / 1e6 + out * price.output_per_m / 1e6

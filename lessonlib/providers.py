@@ -55,15 +55,19 @@ def _openai_stream(events: Iterator[dict[str, Any]]) -> Usage:
 
 
 def _anthropic_stream(events: Iterator[dict[str, Any]]) -> Usage:
-    """Input tokens arrive in ``message_start``, output tokens in the last ``message_delta``."""
-    model, usage = None, None
+    """Input tokens arrive in ``message_start``, output tokens in the last ``message_delta``; a stream cut short
+    before that (the client hung up) has only its text to go by."""
+    model, usage, ended, text = None, None, False, []
     for event in events:
         if event.get("type") == "message_start":
             message = event.get("message") or {}
             model, usage = message.get("model"), dict(message.get("usage") or {})
         elif event.get("type") == "message_delta" and usage is not None:
             usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-    return model, usage, ""  # message_start always reports usage: nothing to estimate from
+            ended = True
+        delta = event.get("delta") if isinstance(event.get("delta"), dict) else {}
+        text.append(delta.get("text") or delta.get("partial_json") or delta.get("thinking") or "")
+    return model, usage if ended or not "".join(text) else None, "".join(text)
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,8 @@ class ReplayServer:
             return "refuse", (404, message)
         if provider in self.key_problems:  # issue 13: said at the first call, naming the key
             return "refuse", (401, self.key_problems[provider])
-        hold = self.budget.reserve(body) if self.budget is not None else None
+        billed = self.upstreams[provider].rstrip("/") == PROVIDERS[provider].upstream  # not a local server
+        hold = self.budget.reserve(body, billed) if self.budget is not None else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
 
     def _report_usage(self) -> None:

@@ -259,6 +259,47 @@ def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream
     assert budget.reserved_usd == 0 and budget.spent_usd > 0  # what streamed before the hang-up is estimated
 
 
+def test_1_an_anthropic_stream_the_client_abandons_counts_what_it_streamed(tmp_path, upstream):
+    # message_start's usage (1 output token) was taken as final: the text streamed before the hang-up went uncounted
+    import anthropic
+
+    start = {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [],
+                                                  "model": "claude-sonnet-5-5", "stop_reason": None,
+                                                  "usage": {"input_tokens": 9, "output_tokens": 1}}}
+    text = "word " * 2_000  # about 2,500 tokens
+
+    def slow(h, body):
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        try:
+            block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            for event in [start, block, delta] + [{"type": "ping"}] * 30:
+                data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+                h.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                h.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+
+    Upstream.reply = staticmethod(slow)
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget)
+    try:
+        client = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0)
+        with client.messages.stream(model="claude-sonnet-5-5", max_tokens=4_000, messages=ASK) as stream:
+            next(t for t in stream.text_stream if t)  # read the text, then hang up
+        deadline = time.monotonic() + 5
+        while budget.reserved_usd and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        srv.stop()
+    assert budget.reserved_usd == 0 and budget.estimated == 1
+    assert budget.spent_usd >= len(text) // 4 * 10.00 / 1e6  # its output tokens, estimated from the text
+
+
 def _capped_live_session(monkeypatch, upstream: str, url_variable: str):
     """Live mode with a $0.06 cap against the fake upstream (reached through ``url_variable``), in a kernel session
     that has spent nothing yet; returns a call that may cost up to $0.045."""
@@ -307,6 +348,65 @@ def test_1_every_choice_of_n_is_reserved():
     refused = Budget(limit_usd=0.10).reserve(json.dumps(body).encode())  # up to 5 x $0.045
     assert isinstance(refused, str) and "Spending cap reached for this call" in refused and "50,000" in refused
     assert isinstance(Budget(limit_usd=0.10).reserve(json.dumps({**body, "n": 1}).encode()), float)
+
+
+def test_1_a_message_batch_counts_at_its_worst_case(tmp_path, upstream):
+    # notebook 10's batches.create: no model at the top, no usage in the answer, so every batch went out uncounted
+    import anthropic
+
+    batch = {"id": "msgbatch_01FAKE", "type": "message_batch", "processing_status": "in_progress",
+             "request_counts": {"processing": 3, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+             "created_at": "2026-10-01T00:00:00Z", "expires_at": "2026-10-02T00:00:00Z", "ended_at": None,
+             "cancel_initiated_at": None, "archived_at": None, "results_url": None}
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(batch))
+    budget = Budget(limit_usd=0.10)
+    srv = live(tmp_path, upstream, budget)
+    params = {"model": "claude-sonnet-5-5", "max_tokens": 2_000, "messages": ASK}
+    requests = [{"custom_id": f"r{i}", "params": params} for i in range(3)]
+    try:
+        client = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0)
+        for _ in range(3):  # each up to 3 x 2,000 output tokens at half of $10 per million: $0.03
+            client.messages.batches.create(requests=requests)
+        with pytest.raises(anthropic.APIStatusError, match="Spending cap reached") as refused:
+            client.messages.batches.create(requests=requests)
+    finally:
+        srv.stop()
+    assert refused.value.status_code == 402 and len(Upstream.seen) == 3
+    assert budget.spent_usd == pytest.approx(3 * 0.03, rel=0.01) and budget.reserved_usd == 0 and budget.calls == 3
+
+
+def test_1_anthropic_cache_writes_cost_more_than_plain_input():
+    # a cache write was priced at the plain input rate: a 1-hour one at half of what Anthropic bills
+    from anthropic.types import Usage
+
+    from lessonlib.prices import cost_usd
+
+    five_minutes = {"input_tokens": 10, "output_tokens": 0, "cache_creation_input_tokens": 100_000}
+    one_hour = Usage(**five_minutes, cache_creation={"ephemeral_1h_input_tokens": 60_000,
+                                                     "ephemeral_5m_input_tokens": 40_000})
+    assert cost_usd("claude-sonnet-5-5", five_minutes) == pytest.approx((10 + 1.25 * 100_000) * 2.00 / 1e6)
+    assert cost_usd("claude-sonnet-5-5", one_hour) == pytest.approx((10 + 1.25 * 40_000 + 2 * 60_000) * 2.00 / 1e6)
+    assert cost_usd("claude-sonnet-5-5", one_hour.model_dump()) == cost_usd("claude-sonnet-5-5", one_hour)
+
+
+def test_1_a_model_without_a_price_is_refused_unless_a_local_server_answers(tmp_path, upstream):
+    # a model the price table lacks went to the provider uncounted, as often as the learner liked
+    budget = Budget(limit_usd=1.0)
+    billed = ReplayServer(tmp_path / "c.yaml", mode="live", budget=budget).start()  # the providers' own APIs
+    local = live(tmp_path, upstream, budget)  # a local server (Ollama...) bills nothing
+    try:
+        for model in ("gpt-5.5-pro", OPENAI_KEY):  # the second: a key pasted as the model is not shown
+            client = openai.OpenAI(base_url=billed.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+            with pytest.raises(openai.APIStatusError, match="has no price in lessonlib/prices.py") as refused:
+                client.chat.completions.create(model=model, max_completion_tokens=10, messages=ASK)
+            assert refused.value.status_code == 402 and "gpt-5.4-mini" in refused.value.message
+            assert_no_key(refused.value.message)
+        client = openai.OpenAI(base_url=local.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        client.chat.completions.create(model="llama3.2", max_completion_tokens=10, messages=ASK)
+    finally:
+        billed.stop()
+        local.stop()
+    assert len(Upstream.seen) == 1 and budget.reserved_usd == 0
 
 
 def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
