@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dotenv import find_dotenv, load_dotenv
+from dotenv import dotenv_values, find_dotenv
 
 from ._testhooks import server_options
 from .budget import check_model_is_priced, session_budget
@@ -63,6 +63,19 @@ def find_env_file(env_file: str | os.PathLike[str] | None = None) -> Path | None
     return path if path.is_file() else None
 
 
+_FROM_ENV_FILE: dict[str, str] = {}  # what .env put in os.environ
+
+
+def _load_env_file(path: Path) -> None:
+    """load_dotenv(override=False), except that what .env set earlier takes the file's new value (or goes with its
+    line): a line fixed in .env counts at a re-run of the set-up cell, as the doctor reads it (it kept the old one)."""
+    values = {name: value for name, value in dotenv_values(path, encoding="utf-8-sig").items() if value is not None}
+    for name in {*values, *_FROM_ENV_FILE}:
+        if os.environ.get(name, _FROM_ENV_FILE.get(name)) == _FROM_ENV_FILE.get(name):  # unset, or as .env set it
+            _put(os.environ, {name: values.get(name)})
+            _put(_FROM_ENV_FILE, {name: values.get(name)})
+
+
 @dataclass
 class Settings:
     """Every setting the course reads, from the environment and ``.env``, read once.
@@ -91,14 +104,14 @@ class Settings:
 
     @classmethod
     def read(cls, env_file: str | os.PathLike[str] | None = None) -> "Settings":
-        """Load ``.env`` into the environment (without overriding it), then read every setting as the learner set
-        it (in a kernel, what setup() replaced, like the SDKs' base URLs, is undone)."""
+        """Load ``.env`` into the environment (without overriding what was set elsewhere), then read every setting
+        as the learner set it (in a kernel, what setup() replaced, like the SDKs' base URLs, is undone)."""
         s = cls(env_file=find_env_file(env_file))
         lines: list[str] = []
         if s.env_file is not None:
             try:
                 lines = s.env_file.read_bytes().decode("utf-8-sig").splitlines()
-                load_dotenv(s.env_file, override=False, encoding="utf-8-sig")
+                _load_env_file(s.env_file)
             except UnicodeDecodeError:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
                            "save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again")
