@@ -254,7 +254,7 @@ class Course:
                 f"calls go to the provider, billed to your {there[0].key_env}{cap}")
 
 
-_ACTIVE: dict[str, Any] = {}  # this kernel's server and its cell hook
+_ACTIVE: dict[str, Any] = {}  # this kernel's server, its cell hook and the Course setup() returned
 # what setup() set in os.environ -> (the learner's own value, what setup() set it to); None: unset
 _REPLACED: dict[str, tuple[str | None, str | None]] = {}
 
@@ -295,6 +295,7 @@ def _stop_active(keep_recording: bool = False) -> None:
     shell, hook = _ACTIVE.pop("hook", (None, None))
     if shell is not None and hook in shell.events.callbacks["pre_run_cell"]:
         shell.events.unregister("pre_run_cell", hook)
+    _ACTIVE.pop("course", None)
     server = _ACTIVE.pop("server", None)
     if server is not None:
         if server.mode == "record":
@@ -409,4 +410,5 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         if budget is not None:  # a cap cannot count what the price table does not know
             for warning in filter(None, map(check_model_is_priced, settings.models.values())):
                 print(f"warning: {warning}")
+    _ACTIVE["course"] = course  # the exercise checks that call a model use its models
     return course

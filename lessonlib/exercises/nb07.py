@@ -69,9 +69,10 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
 def _(fn):
     import openai
 
-    from lessonlib.config import Settings
+    from lessonlib.config import _ACTIVE, Settings
 
-    model = Settings.read().openai_model
+    # the model of the lesson's calls: a recording made with other models replays with them (provenance.models)
+    model = _ACTIVE["course"].openai_model if "course" in _ACTIVE else Settings.read().openai_model
     client = openai.OpenAI()
     history: list[Any] = [{"role": "system", "content": "You are a Python tutor. Be concise."}]  # as in the cassette
     for turn, question in enumerate(("What is a decorator?", "Show me an example."), start=1):
