@@ -180,6 +180,17 @@ def test_a_stuck_sync_answer_gets_its_verdict_in_time_and_the_kernel_stays_usabl
         release.set()
 
 
+def test_an_answer_that_calls_input_is_told_so_at_once():
+    # input() in a check waited for the learner (JupyterLab opened an input box) until "didn't finish in 30 s: is there
+    # a loop that never ends", and where the front end has no stdin, it said "not started yet: replace the `...`"
+    import builtins
+
+    typed = builtins.input
+    result = run("02.4", lambda completion: input("cut off? ") == "y")
+    assert not result.passed and result.message.startswith("your function calls input()"), result.message
+    assert builtins.input is typed
+
+
 def test_the_time_limit_is_set_per_exercise(monkeypatch):
     _load_all()
     assert all(ex.limit == 30 for ex in EXERCISES.values())
