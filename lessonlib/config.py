@@ -69,6 +69,8 @@ _FROM_ENV_FILE: dict[str, str] = {}  # what .env put in os.environ
 def _load_env_file(path: Path) -> None:
     """load_dotenv(override=False), except that what .env set earlier takes the file's new value (or goes with its
     line): a line fixed in .env counts at a re-run of the set-up cell, as the doctor reads it (it kept the old one)."""
+    if os.environ.get("PYTHON_DOTENV_DISABLED", "").casefold() in ("1", "true", "t", "yes", "y"):
+        return  # as load_dotenv: `make record`'s replay pass must not see a maintainer's .env (dotenv_values would)
     values = {name: value for name, value in dotenv_values(path, encoding="utf-8-sig").items() if value is not None}
     for name in {*values, *_FROM_ENV_FILE}:
         if os.environ.get(name, _FROM_ENV_FILE.get(name)) == _FROM_ENV_FILE.get(name):  # unset, or as .env set it

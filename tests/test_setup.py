@@ -169,6 +169,17 @@ def test_a_line_fixed_in_env_counts_at_a_re_run_of_the_set_up_cell(monkeypatch, 
     assert (course.mode, course.server.scale, Settings.read(env).keys) == ("replay", 0, {"openai": "", "anthropic": ""})
 
 
+def test_python_dotenv_disabled_keeps_env_out_as_load_dotenv_does(monkeypatch, tmp_path):
+    # make record's replay pass sets PYTHON_DOTENV_DISABLED=1 so a maintainer's .env (keys, models) stays out of the
+    # stored outputs; dotenv_values, unlike load_dotenv, does not look at it
+    monkeypatch.setenv("PYTHON_DOTENV_DISABLED", "1")
+    monkeypatch.setenv("LESSON_OPENAI_MODEL", "placeholder")  # so that monkeypatch removes it, should .env load it
+    monkeypatch.delenv("LESSON_OPENAI_MODEL")
+    (tmp_path / ".env").write_text("LESSON_OPENAI_MODEL=from-the-maintainers-env\n")
+    assert Settings.read(tmp_path / ".env").openai_model == DEFAULT_OPENAI_MODEL
+    assert "LESSON_OPENAI_MODEL" not in os.environ
+
+
 def test_a_base_url_the_learner_sets_in_a_cell_is_theirs_at_the_next_set_up(monkeypatch):
     # capped live mode points OPENAI_BASE_URL at the course's server; `os.environ["OPENAI_BASE_URL"] = <Ollama>` in a
     # cell, then the set-up cell again: it once put back the value from before the first set-up, so the calls went to
