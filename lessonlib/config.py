@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dotenv import find_dotenv, load_dotenv
+from dotenv import dotenv_values, find_dotenv
 
 from ._testhooks import server_options
 from .budget import check_model_is_priced, session_budget
@@ -63,6 +63,21 @@ def find_env_file(env_file: str | os.PathLike[str] | None = None) -> Path | None
     return path if path.is_file() else None
 
 
+_FROM_ENV_FILE: dict[str, str] = {}  # what .env put in os.environ
+
+
+def _load_env_file(path: Path) -> None:
+    """load_dotenv(override=False), except that what .env set earlier takes the file's new value (or goes with its
+    line): a line fixed in .env counts at a re-run of the set-up cell, as the doctor reads it (it kept the old one)."""
+    if os.environ.get("PYTHON_DOTENV_DISABLED", "").casefold() in ("1", "true", "t", "yes", "y"):
+        return  # as load_dotenv: `make record`'s replay pass must not see a maintainer's .env (dotenv_values would)
+    values = {name: value for name, value in dotenv_values(path, encoding="utf-8-sig").items() if value is not None}
+    for name in {*values, *_FROM_ENV_FILE}:
+        if os.environ.get(name, _FROM_ENV_FILE.get(name)) == _FROM_ENV_FILE.get(name):  # unset, or as .env set it
+            _put(os.environ, {name: values.get(name)})
+            _put(_FROM_ENV_FILE, {name: values.get(name)})
+
+
 @dataclass
 class Settings:
     """Every setting the course reads, from the environment and ``.env``, read once.
@@ -91,14 +106,14 @@ class Settings:
 
     @classmethod
     def read(cls, env_file: str | os.PathLike[str] | None = None) -> "Settings":
-        """Load ``.env`` into the environment (without overriding it), then read every setting as the learner set
-        it (in a kernel, what setup() replaced, like the SDKs' base URLs, is undone)."""
+        """Load ``.env`` into the environment (without overriding what was set elsewhere), then read every setting
+        as the learner set it (in a kernel, what setup() replaced, like the SDKs' base URLs, is undone)."""
         s = cls(env_file=find_env_file(env_file))
         lines: list[str] = []
         if s.env_file is not None:
             try:
                 lines = s.env_file.read_bytes().decode("utf-8-sig").splitlines()
-                load_dotenv(s.env_file, override=False, encoding="utf-8-sig")
+                _load_env_file(s.env_file)
             except UnicodeDecodeError:
                 s._problem(".env", f"{s.env_file} is not UTF-8 text, so it was not read",
                            "save it as UTF-8 (in VS Code: 'Save with Encoding'), or copy .env.example again")
@@ -241,7 +256,7 @@ class Course:
                 f"calls go to the provider, billed to your {there[0].key_env}{cap}")
 
 
-_ACTIVE: dict[str, Any] = {}  # this kernel's server and its cell hook
+_ACTIVE: dict[str, Any] = {}  # this kernel's server, its cell hook and the Course setup() returned
 # what setup() set in os.environ -> (the learner's own value, what setup() set it to); None: unset
 _REPLACED: dict[str, tuple[str | None, str | None]] = {}
 
@@ -282,6 +297,7 @@ def _stop_active(keep_recording: bool = False) -> None:
     shell, hook = _ACTIVE.pop("hook", (None, None))
     if shell is not None and hook in shell.events.callbacks["pre_run_cell"]:
         shell.events.unregister("pre_run_cell", hook)
+    _ACTIVE.pop("course", None)
     server = _ACTIVE.pop("server", None)
     if server is not None:
         if server.mode == "record":
@@ -396,4 +412,5 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         if budget is not None:  # a cap cannot count what the price table does not know
             for warning in filter(None, map(check_model_is_priced, settings.models.values())):
                 print(f"warning: {warning}")
+    _ACTIVE["course"] = course  # the exercise checks that call a model use its models
     return course

@@ -268,7 +268,7 @@ class ReplayServer:
         if recorded["status"] >= 500:  # a replay would play this error back: say so while it can still be re-run
             self.note(f"the provider answered {recorded['status']} to {recorded['method']} {path}; "
                       f"it is recorded as interaction #{item.index}, so replay will play that error. Re-run the cell "
-                      "to record a good answer after it, or restart the kernel before it is saved.")
+                      "to record a good answer after it.")
 
     def miss_message(self, method: str, path: str, body: bytes) -> str:
         """Why a replay request has no recording, with the closest one and what to do."""

@@ -533,6 +533,10 @@ async def _gather_without_await(coros, limit):  # the checker once graded this "
     return asyncio.gather(*(one(c) for c in coros))
 
 
+async def _retry_without_await(call, items, attempts=2):  # once told "raised NotYet: ... use return_exceptions=True"
+    return asyncio.gather(*(call(x) for x in items), return_exceptions=True)
+
+
 async def _gather_around_whole_gather(coros, limit):
     sem = asyncio.Semaphore(limit)
     async with sem:
@@ -754,6 +758,7 @@ WRONG = [
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items)), "must not sink the batch"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items), return_exceptions=True),
      "retry the failed items"),
+    ("10.2", _retry_without_await, "your function returned a _GatheringFuture instead of its result: await it"),
     ("10.2", _retry_one_round_too_few, "'e' should be tried 3 times in all, not 2"),
     ("10.2", _retry_one_at_a_time, "start all of them together"),
     ("10.2", _retry_keeps_first_error, "keep the last one, from its third try"),

@@ -180,6 +180,28 @@ def test_a_stuck_sync_answer_gets_its_verdict_in_time_and_the_kernel_stays_usabl
         release.set()
 
 
+def test_an_answer_that_calls_input_is_told_so_at_once():
+    # input() in a check waited for the learner (JupyterLab opened an input box) until "didn't finish in 30 s: is there
+    # a loop that never ends", and where the front end has no stdin, it said "not started yet: replace the `...`"
+    import builtins
+
+    typed = builtins.input
+    result = run("02.4", lambda completion: input("cut off? ") == "y")
+    assert not result.passed and result.message.startswith("your function calls input()"), result.message
+    assert builtins.input is typed
+
+
+def test_07_1_after_a_kernel_restart_asks_for_the_set_up_cell(monkeypatch):
+    # without setup() it made its two calls with whatever key .env held, to the provider, uncapped (or said "the check
+    # could not use what your code returned (OpenAIError: Missing credentials ...)")
+    from lessonlib.config import _stop_active
+
+    _stop_active()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-FAKE" + "n0tAk3y" * 6)  # made up: not a key
+    result = run("07.1", _load(ROOT / "solutions" / "07_multi_turn.py").chat_turn)
+    assert not result.passed and "run the set-up cell at the top of the notebook first" in result.message, result.message
+
+
 def test_the_time_limit_is_set_per_exercise(monkeypatch):
     _load_all()
     assert all(ex.limit == 30 for ex in EXERCISES.values())

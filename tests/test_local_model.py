@@ -180,6 +180,28 @@ def test_replay_uses_the_recordings_models_unless_the_learner_chose_others(monke
     assert (course.openai_model, course.anthropic_model) == ("gpt-5.4", "gemma-3-270m-anthropic")
 
 
+def test_the_07_1_check_calls_with_the_models_of_the_recording(monkeypatch, capsys, tmp_path):
+    # the check sent the default model, not the recording's: the worked answer got "the request was not the lesson's"
+    from lessonlib.exercises import run
+
+    data = yaml.safe_load((ROOT / "notebooks" / "cassettes" / "07_multi_turn.yaml").read_text())
+    for item in data["interactions"]:
+        item["request"]["body"] = item["request"]["body"].replace('"gpt-6-luna"', '"gemma-3-270m"')
+    data["provenance"] = {"kind": "recorded", "models": {"openai": "gemma-3-270m", "anthropic": "claude-haiku-5-5"}}
+    (tmp_path / "07_multi_turn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    _setup(monkeypatch, capsys, name="07_multi_turn", LESSON_MODE="replay", LESSON_REPLAY_SPEED="0")
+
+    def chat_turn(client, model, history, user_message):  # the worked solution
+        question = {"role": "user", "content": user_message}
+        response = client.chat.completions.create(model=model, max_completion_tokens=500, messages=history + [question])
+        history.extend([question, {"role": "assistant", "content": response.choices[0].message.content}])
+        return response.choices[0].message.content
+
+    result = run("07.1", chat_turn)
+    assert result.passed, result.message
+
+
 # ---- item 2: what reads a cassette works on a recorded one -----------------------------------------------------
 
 def test_doctor_self_test_replays_a_recorded_notebook_01(monkeypatch, tmp_path):

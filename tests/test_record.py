@@ -139,6 +139,38 @@ def test_record_then_replay_round_trip(tmp_path, upstream):
     assert replay.unused() == []
 
 
+class FailingUpstream(FakeUpstream):
+    def do_POST(self):
+        data = json.dumps({"error": {"message": "The server had an error", "type": "server_error"}}).encode()
+        self.send_response(500)
+        self.send_header("content-type", "application/json")
+        self.send_header("x-should-retry", "false")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_the_note_on_a_recorded_5xx_does_not_say_a_restart_drops_it(tmp_path, capfd):
+    # the note also said "or restart the kernel before it is saved": a restart saves it (atexit), the 500 included
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FailingUpstream)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    srv = ReplayServer(tmp_path / "rec.yaml", mode="record", secrets=(OPENAI_KEY,),
+                       upstreams={"openai": f"http://127.0.0.1:{httpd.server_address[1]}/v1"}).start()
+    try:
+        with pytest.raises(openai.InternalServerError):
+            openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY).chat.completions.create(
+                model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        srv.stop()
+        httpd.shutdown()
+        httpd.server_close()
+    note = capfd.readouterr().err
+    assert "it is recorded as interaction #0, so replay will play that error. Re-run the cell" in note, note
+    assert "restart" not in note, note
+    srv.finish()  # what a restart of the kernel does (atexit): the 500 is in the cassette
+    assert Cassette.load(tmp_path / "rec.yaml").interactions[0].response["status"]["code"] == 500
+
+
 def test_authored_faults_survive_a_re_recording(tmp_path, upstream):
     path = tmp_path / "faults.yaml"
     fault = {

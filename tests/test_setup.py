@@ -147,6 +147,39 @@ def test_an_emptied_base_url_line_means_the_provider_for_the_sdks_too(monkeypatc
     assert os.environ["OPENAI_BASE_URL"] == ""  # the learner's environment is given back as it was
 
 
+def test_a_line_fixed_in_env_counts_at_a_re_run_of_the_set_up_cell(monkeypatch, tmp_path, capsys):
+    # the value .env had at the first set-up stayed in os.environ: a key pasted over the placeholder was still "the
+    # placeholder from .env.example", and a fixed LESSON_REPLAY_SPEED=fast still "not a number", until a restart
+    for var in ("LESSON_MODE", "LESSON_REPLAY_SPEED", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.setenv(var, "placeholder")  # so that monkeypatch removes what .env loads
+        monkeypatch.delenv(var)
+    env = tmp_path / ".env"
+    env.write_text(f"LESSON_MODE=live\nOPENAI_API_KEY=<your-openai-key>\nANTHROPIC_API_KEY={GOOD_ANTHROPIC}\n")
+    lessonlib.setup("01_setup", env_file=str(env))
+    assert "OPENAI_API_KEY in .env is still the placeholder" in capsys.readouterr().out
+    pasted = "sk-proj-FAKE" + "k3yV4lu3" * 5  # made up: not a key
+    env.write_text(f"LESSON_MODE=live\nOPENAI_API_KEY={pasted}\nANTHROPIC_API_KEY={GOOD_ANTHROPIC}\n")
+    lessonlib.setup("01_setup", env_file=str(env))
+    assert "note:" not in capsys.readouterr().out and os.environ["OPENAI_API_KEY"] == pasted
+    env.write_text("LESSON_REPLAY_SPEED=fast\n")  # a slip, then its fix; the lines taken out go too
+    with pytest.raises(LessonSetupError, match="not a number"):
+        lessonlib.setup("01_setup", env_file=str(env))
+    env.write_text("LESSON_REPLAY_SPEED=0\n")
+    course = lessonlib.setup("01_setup", env_file=str(env), quiet=True)
+    assert (course.mode, course.server.scale, Settings.read(env).keys) == ("replay", 0, {"openai": "", "anthropic": ""})
+
+
+def test_python_dotenv_disabled_keeps_env_out_as_load_dotenv_does(monkeypatch, tmp_path):
+    # make record's replay pass sets PYTHON_DOTENV_DISABLED=1 so a maintainer's .env (keys, models) stays out of the
+    # stored outputs; dotenv_values, unlike load_dotenv, does not look at it
+    monkeypatch.setenv("PYTHON_DOTENV_DISABLED", "1")
+    monkeypatch.setenv("LESSON_OPENAI_MODEL", "placeholder")  # so that monkeypatch removes it, should .env load it
+    monkeypatch.delenv("LESSON_OPENAI_MODEL")
+    (tmp_path / ".env").write_text("LESSON_OPENAI_MODEL=from-the-maintainers-env\n")
+    assert Settings.read(tmp_path / ".env").openai_model == DEFAULT_OPENAI_MODEL
+    assert "LESSON_OPENAI_MODEL" not in os.environ
+
+
 def test_a_base_url_the_learner_sets_in_a_cell_is_theirs_at_the_next_set_up(monkeypatch):
     # capped live mode points OPENAI_BASE_URL at the course's server; `os.environ["OPENAI_BASE_URL"] = <Ollama>` in a
     # cell, then the set-up cell again: it once put back the value from before the first set-up, so the calls went to

@@ -69,9 +69,12 @@ def history_problems(messages: list[dict[str, Any]]) -> list[str]:
 def _(fn):
     import openai
 
-    from lessonlib.config import Settings
+    from lessonlib.config import _ACTIVE
 
-    model = Settings.read().openai_model
+    if "course" not in _ACTIVE:  # a restarted kernel: OpenAI() would go to the provider with any key in the environment
+        raise NotYet("this check makes the lesson's calls: run the set-up cell at the top of the notebook first, "
+                     "then this check again.")
+    model = _ACTIVE["course"].openai_model  # a recording made with other models replays with them
     client = openai.OpenAI()
     history: list[Any] = [{"role": "system", "content": "You are a Python tutor. Be concise."}]  # as in the cassette
     for turn, question in enumerate(("What is a decorator?", "Show me an example."), start=1):
