@@ -18,7 +18,8 @@ KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-|admin-)[A
                       r"|sk-(?=[A-Za-z0-9_\-]*[A-Z])(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{16,}")
 # Ids that name the account, which record mode also drops with their headers (openai-organization...): OpenAI quotes
 # its org-... or proj_... in a 429 or 403 message, Anthropic its organization's uuid in a 429 message.
-ACCOUNT_ID = re.compile(r"\b(?:org-|proj_)[A-Za-z0-9]{20,}|(?:(?<=organization \()|(?<=org: ))[0-9a-f]{8}-[0-9a-f-]{27}")
+ACCOUNT_ID = re.compile(r"\b(?:org-|proj_)[A-Za-z0-9]{20,}"
+                        r"|(?:(?<=organization \()|(?<=org: ))[0-9a-f]{8}-[0-9a-f-]{27}")
 _PREFIX = re.compile(r"sk-(?:ant-(?:api\d\d-|admin\d\d-)?|proj-|svcacct-|admin-)?")
 _SECRET_PARAM = re.compile(r"key|token|secret|auth|sig|pass|cred", re.I)
 

@@ -75,7 +75,9 @@ class Upstream(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
-    def send_sse(self, events: list[dict], *, names: bool = False, drop_after: int | None = None) -> None:
+    def send_sse(self, events: list[dict], *, names: bool = False, drop_after: int | None = None,
+                 pause: float = 0.0) -> None:
+        """``pause``: seconds after each event (a slow stream, for a client that hangs up during it)."""
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
@@ -88,8 +90,12 @@ class Upstream(BaseHTTPRequestHandler):
                 return
             head = f"event: {event['type']}\n" if names else ""
             chunk = f"{head}data: {json.dumps(event)}\n\n".encode()
-            self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.flush()
+            try:
+                self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            except OSError:  # the client hung up
+                return
+            time.sleep(pause)
         if not names:
             self.wfile.write(b"6\r\ndata: \r\n")  # keep it simple: "[DONE]" below
         self.wfile.write(b"0\r\n\r\n")
@@ -226,22 +232,7 @@ def test_1_a_responses_stream_cut_at_max_output_tokens_is_metered(tmp_path, upst
 
 
 def test_1_a_stream_the_client_abandons_frees_its_reservation(tmp_path, upstream):
-    def slow(h, body):
-        h.send_response(200)
-        h.send_header("content-type", "text/event-stream")
-        h.send_header("transfer-encoding", "chunked")
-        h.end_headers()
-        try:
-            for n in range(15):
-                data = f"data: {json.dumps(chunk(f' w{n}'))}\n\n".encode()
-                h.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
-                h.wfile.flush()
-                time.sleep(0.1)
-            h.wfile.write(b"0\r\n\r\n")
-        except OSError:
-            pass
-
-    Upstream.reply = staticmethod(slow)
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse([chunk(f" w{n}") for n in range(15)], pause=0.1))
     budget = Budget(limit_usd=1.0)
     srv = live(tmp_path, upstream, budget)
     try:
@@ -268,23 +259,10 @@ def test_1_an_anthropic_stream_the_client_abandons_counts_what_it_streamed(tmp_p
                                                   "usage": {"input_tokens": 9, "output_tokens": 1}}}
     text = "word " * 2_000  # about 2,500 tokens
 
-    def slow(h, body):
-        h.send_response(200)
-        h.send_header("content-type", "text/event-stream")
-        h.send_header("transfer-encoding", "chunked")
-        h.end_headers()
-        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
-        try:
-            block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
-            for event in [start, block, delta] + [{"type": "ping"}] * 30:
-                data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
-                h.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
-                h.wfile.flush()
-                time.sleep(0.1)
-        except OSError:
-            pass
-
-    Upstream.reply = staticmethod(slow)
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+    Upstream.reply = staticmethod(lambda h, body: h.send_sse([start, block, delta] + [{"type": "ping"}] * 30,
+                                                             names=True, pause=0.1))
     budget = Budget(limit_usd=1.0)
     srv = live(tmp_path, upstream, budget)
     try:
