@@ -278,6 +278,22 @@ def test_plain_ascii_console(run):
     assert code == 0 and out.splitlines()[0].startswith("ok python: ")
 
 
+def test_a_console_that_is_not_utf8_gets_every_line_even_a_keys_shape(run, monkeypatch):
+    # a line showing a key's shape (sk-proj-…(40 chars)) once ended the doctor with UnicodeEncodeError on latin-1
+    import contextlib
+    import io
+
+    monkeypatch.setenv("LESSON_OPENAI_MODEL", GOOD_OPENAI)
+    buffer = io.BytesIO()
+    console = io.TextIOWrapper(buffer, encoding="latin-1")
+    with contextlib.redirect_stdout(console):
+        code = doctor.run_doctor()
+    console.flush()
+    out = buffer.getvalue().decode("latin-1")
+    assert_no_key_in(out)
+    assert code == 1 and "FAIL mode: " in out and "sk-proj-...(" in out and out.rstrip().endswith("provider)")
+
+
 def test_a_doctor_started_from_a_set_up_kernel_says_it_sees_the_kernels_environment(run, tmp_path):
     """`!python -m lessonlib doctor` in a notebook after setup() inherits the replay URLs and placeholder keys; it
     once reported them as the learner's own set-up (a key "still the placeholder")."""
