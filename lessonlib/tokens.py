@@ -162,6 +162,8 @@ def clear_count_cache() -> None:
 
 def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
     role, content = msg.get("role"), msg.get("content")
+    if role is None and content is None:  # a Responses API item (function_call, function_call_output): its JSON
+        return MESSAGE_OVERHEAD + count_text(json.dumps(msg, default=str), model)
     calls = msg.get("tool_calls") or []
     total = 0
     if content or not calls:  # an assistant turn that only calls tools is read as the calls alone
