@@ -140,6 +140,12 @@ def check_kernel() -> Check:
 
 def check_env(s: Settings) -> Check:
     if s.env_file is None:
+        odd = next((p for p in (Path.cwd() / ".env", REPO_ROOT / ".env") if p.is_symlink() or p.exists()), None)
+        if odd:  # find_dotenv passes over it: a virtualenv called .env, or a link to a file since moved
+            what = ("a folder" if odd.is_dir() else f"a link to {os.readlink(odd)}, which does not exist"
+                    if odd.is_symlink() else "not a file")
+            return Check("warn", ".env", f"{odd} is {what}, so no settings are read from it",
+                         "move it away, then copy .env.example to .env for live or record")
         return Check("ok", ".env", "none found: fine for replay mode (copy .env.example to .env for live or record)")
     return _failed(s, ".env") or Check("ok", ".env", f"found at {s.env_file}")
 

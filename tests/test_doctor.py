@@ -94,6 +94,21 @@ def test_env_file_is_found_and_read(monkeypatch, tmp_path, capsys):
     assert line(out, "settings").startswith("✘ settings: LESSON_BUDGET_USD='lots' is not a number")
 
 
+@pytest.mark.parametrize("kind", ["folder", "broken link"])
+def test_an_env_that_is_a_folder_or_a_broken_link_is_named(run, monkeypatch, tmp_path, kind):
+    # a virtualenv called .env, or a link to a moved file, was passed over: "none found ... copy .env.example to .env"
+    monkeypatch.chdir(tmp_path)
+    if kind == "folder":
+        (tmp_path / ".env" / "bin").mkdir(parents=True)
+    else:
+        (tmp_path / ".env").symlink_to(tmp_path / "moved" / "course.env")
+    code, out = run()
+    assert code == 0, out
+    what = "a folder" if kind == "folder" else f"a link to {tmp_path / 'moved' / 'course.env'}, which does not exist"
+    assert line(out, ".env") == (f"! .env: {tmp_path / '.env'} is {what}, so no settings are read from it — "
+                                 "move it away, then copy .env.example to .env for live or record")
+
+
 def test_malformed_key_in_live_mode(run):
     code, out = run(LESSON_MODE="live", OPENAI_API_KEY="hunter2hunter2", ANTHROPIC_API_KEY=GOOD_ANTHROPIC)
     assert code == 1
