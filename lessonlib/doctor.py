@@ -140,6 +140,12 @@ def check_kernel() -> Check:
 
 def check_env(s: Settings) -> Check:
     if s.env_file is None:
+        odd = next((p for p in (Path.cwd() / ".env", REPO_ROOT / ".env") if p.is_symlink() or p.exists()), None)
+        if odd:  # find_dotenv passes over it: a virtualenv called .env, or a link to a file since moved
+            what = ("a folder" if odd.is_dir() else f"a link to {os.readlink(odd)}, which does not exist"
+                    if odd.is_symlink() else "not a file")
+            return Check("warn", ".env", f"{odd} is {what}, so no settings are read from it",
+                         "move it away, then copy .env.example to .env for live or record")
         return Check("ok", ".env", "none found: fine for replay mode (copy .env.example to .env for live or record)")
     return _failed(s, ".env") or Check("ok", ".env", f"found at {s.env_file}")
 
@@ -307,11 +313,11 @@ def check_live(s: Settings, provider: str) -> Check:
 
 def run_doctor(live: bool = False) -> int:
     """Print one line per check and a summary; return 0 when nothing failed, else 1 (the exit code)."""
-    marks, dash = {"ok": "✔", "warn": "!", "fail": "✘"}, " — "
+    marks, dash, plain = {"ok": "✔", "warn": "!", "fail": "✘"}, " — ", False
     try:
         "✔✘—".encode(sys.stdout.encoding or "ascii")
-    except (UnicodeEncodeError, LookupError):
-        marks, dash = {"ok": "ok", "warn": "warn", "fail": "FAIL"}, " -- "
+    except (UnicodeEncodeError, LookupError):  # a console that cannot show them: ASCII only (a key's shape has …)
+        marks, dash, plain = {"ok": "ok", "warn": "warn", "fail": "FAIL"}, " -- ", True
     s = Settings.read(find_env_file() or os.devnull)  # os.devnull: none found, so none is searched for again
     needed = live or s.mode in ("live", "record")
     checks = [("python", check_python), ("packages", check_packages), ("kernel", check_kernel),
@@ -335,7 +341,8 @@ def run_doctor(live: bool = False) -> int:
                            "please report it")
         results.append(result)
         text = f"{marks[result.status]} {result.name}: {result.detail}" + (dash + result.fix if result.fix else "")
-        print(hide_keys(text), flush=True)  # no key-shaped value is ever shown, whatever a check found
+        text = hide_keys(text)  # no key-shaped value is ever shown, whatever a check found
+        print(text.replace("…", "...").encode("ascii", "replace").decode() if plain else text, flush=True)
     failed, warned = sum(c.status == "fail" for c in results), sum(c.status == "warn" for c in results)
     verdict = "all good" if not failed else f"fix the lines marked {marks['fail']}"
     print(f"doctor: {len(results)} checks, {failed} failed, {warned} warnings: {verdict}"

@@ -102,10 +102,11 @@ def _part_tokens(part: Any, model: str | None) -> int:
         return count_text(part, model)
     part = _as_dict(part)
     kind = part.get("type")
-    if kind == "text":
+    if kind in ("text", "input_text", "output_text"):  # input_text, output_text: the Responses API parts
         return count_text(part.get("text"), model)
-    if kind == "image_url":
-        image = part.get("image_url") or {}
+    if kind in ("image_url", "input_image"):
+        image = part.get("image_url") or {}  # the Responses API's input_image holds the URL and its detail itself
+        image = {"url": image, "detail": part.get("detail") or "high"} if isinstance(image, str) else image
         url = image.get("url", "")
         size = _image_size(url.split(",", 1)[1]) if url.startswith("data:") and "," in url else None
         return image_tokens(*(size or (1024, 1024)), "openai", image.get("detail", "high"), model)
@@ -162,6 +163,8 @@ def clear_count_cache() -> None:
 
 def _count_uncached(msg: dict[str, Any], model: str | None) -> int:
     role, content = msg.get("role"), msg.get("content")
+    if role is None and content is None:  # a Responses API item (function_call, function_call_output): its JSON
+        return MESSAGE_OVERHEAD + count_text(json.dumps(msg, default=str), model)
     calls = msg.get("tool_calls") or []
     total = 0
     if content or not calls:  # an assistant turn that only calls tools is read as the calls alone

@@ -94,6 +94,21 @@ def test_env_file_is_found_and_read(monkeypatch, tmp_path, capsys):
     assert line(out, "settings").startswith("✘ settings: LESSON_BUDGET_USD='lots' is not a number")
 
 
+@pytest.mark.parametrize("kind", ["folder", "broken link"])
+def test_an_env_that_is_a_folder_or_a_broken_link_is_named(run, monkeypatch, tmp_path, kind):
+    # a virtualenv called .env, or a link to a moved file, was passed over: "none found ... copy .env.example to .env"
+    monkeypatch.chdir(tmp_path)
+    if kind == "folder":
+        (tmp_path / ".env" / "bin").mkdir(parents=True)
+    else:
+        (tmp_path / ".env").symlink_to(tmp_path / "moved" / "course.env")
+    code, out = run()
+    assert code == 0, out
+    what = "a folder" if kind == "folder" else f"a link to {tmp_path / 'moved' / 'course.env'}, which does not exist"
+    assert line(out, ".env") == (f"! .env: {tmp_path / '.env'} is {what}, so no settings are read from it — "
+                                 "move it away, then copy .env.example to .env for live or record")
+
+
 def test_malformed_key_in_live_mode(run):
     code, out = run(LESSON_MODE="live", OPENAI_API_KEY="hunter2hunter2", ANTHROPIC_API_KEY=GOOD_ANTHROPIC)
     assert code == 1
@@ -276,6 +291,22 @@ def test_plain_ascii_console(run):
     console.flush()
     out = buffer.getvalue().decode("ascii")
     assert code == 0 and out.splitlines()[0].startswith("ok python: ")
+
+
+def test_a_console_that_is_not_utf8_gets_every_line_even_a_keys_shape(run, monkeypatch):
+    # a line showing a key's shape (sk-proj-…(40 chars)) once ended the doctor with UnicodeEncodeError on latin-1
+    import contextlib
+    import io
+
+    monkeypatch.setenv("LESSON_OPENAI_MODEL", GOOD_OPENAI)
+    buffer = io.BytesIO()
+    console = io.TextIOWrapper(buffer, encoding="latin-1")
+    with contextlib.redirect_stdout(console):
+        code = doctor.run_doctor()
+    console.flush()
+    out = buffer.getvalue().decode("latin-1")
+    assert_no_key_in(out)
+    assert code == 1 and "FAIL mode: " in out and "sk-proj-...(" in out and out.rstrip().endswith("provider)")
 
 
 def test_a_doctor_started_from_a_set_up_kernel_says_it_sees_the_kernels_environment(run, tmp_path):

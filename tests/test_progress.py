@@ -60,3 +60,18 @@ def test_a_file_that_is_json_but_no_notebook_is_skipped_not_a_crash(tmp_path):
     (tmp_path / "05_bad.ipynb").write_text(json.dumps({"cells": [{"outputs": [7]}]}))
     _nb(tmp_path / "01_setup.ipynb", ["✅ 01.1 passed (which keys are set)"])
     assert progress(tmp_path)["01.1"] == "passed"
+
+
+def test_a_console_that_is_not_utf8_gets_the_list(tmp_path):
+    # print_progress once ended in UnicodeEncodeError there: ASCII at once, cp1252 (Git Bash on Windows) once ✅ showed
+    import contextlib
+    import io
+
+    _nb(tmp_path / "01_setup.ipynb", ["✅ 01.1 passed (which keys are set)"])
+    for encoding in ("ascii", "cp1252"):
+        buffer = io.BytesIO()
+        console = io.TextIOWrapper(buffer, encoding=encoding)
+        with contextlib.redirect_stdout(console):
+            print_progress(tmp_path)
+        console.flush()
+        assert "  notebook 01: 01.1+ 01.2-\n" in buffer.getvalue().decode(encoding), encoding

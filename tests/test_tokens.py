@@ -106,6 +106,37 @@ def test_a_message_that_is_not_a_dict_gets_an_error_that_says_so():
                 fn(messages)
 
 
+def test_responses_api_items_are_counted_and_trimmed():
+    # a function_call or function_call_output item once cost 3 tokens: trim kept a 2,000-token tool output in 100
+    output = "word " * 2000
+    items = [{"role": "user", "content": "Weather in Paris?"},
+             {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+             {"type": "function_call_output", "call_id": "c1", "output": output},
+             {"role": "user", "content": "Thanks. And tomorrow?"}]
+    assert count_message(items[1]) > count_text("get_weather") + count_text('{"city":"Paris"}')
+    assert count_message(items[2]) > count_text(output)
+    assert trim_messages(items, 100) == items[3:]
+
+
+def test_responses_api_content_parts_are_counted_like_chat_ones():
+    # an input_image once cost its base64 as text (142,254 tokens for a 512x512 JPEG), input_text its JSON
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.effect_noise((512, 512), 100).save(buffer, format="JPEG")
+    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    responses = {"role": "user", "content": [{"type": "input_text", "text": "What is in this image?"},
+                                             {"type": "input_image", "image_url": url, "detail": "low"}]}
+    chat = {"role": "user", "content": [{"type": "text", "text": "What is in this image?"},
+                                        {"type": "image_url", "image_url": {"url": url, "detail": "low"}}]}
+    assert count_message(responses) == count_message(chat) == 3 + 1 + count_text("What is in this image?") + 85
+    responses["content"][1].pop("detail")
+    assert count_message(responses) == 3 + 1 + count_text("What is in this image?") + image_tokens(512, 512)
+
+
 def test_anthropic_images_never_cost_more_than_the_cap():
     # the scale-down to 1,600 tokens once came out at 1,601 by floating-point rounding (1568x1568, 10000x10000, ...)
     assert image_tokens(1568, 1568, "anthropic") == image_tokens(10_000, 10_000, "anthropic") == 1600

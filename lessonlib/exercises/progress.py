@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 from pathlib import Path
 
 from . import EXERCISES, FAIL_MARK, PASS_MARK, _load_all
@@ -39,10 +40,14 @@ def progress(folder: Path = NOTEBOOKS) -> dict[str, str]:
 
 def print_progress(folder: Path = NOTEBOOKS) -> int:
     state = progress(folder)
-    solved = sum(v == "passed" for v in state.values())
+    solved, done, todo = sum(v == "passed" for v in state.values()), PASS_MARK, "·"
+    try:
+        (done + todo).encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):  # a console that cannot show them (ASCII; Git Bash on Windows: cp1252)
+        done, todo = "+", "-"
     print(f"exercises solved: {solved} of {len(state)}")
     for nb, ids in itertools.groupby(sorted(state), key=lambda ex_id: ex_id.split(".")[0]):
-        marks = " ".join(f"{i}{PASS_MARK if state[i] == 'passed' else '·'}" for i in ids)
+        marks = " ".join(f"{i}{done if state[i] == 'passed' else todo}" for i in ids)
         print(f"  notebook {nb}: {marks}")
     if solved < len(state):
         print("Solve an exercise, run its check cell and save the notebook; this list reads the saved outputs.")
