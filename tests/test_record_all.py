@@ -5,6 +5,7 @@ checkout replays them, models kept in the cassette, authored faults kept, no key
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ ASK = [{"role": "user", "content": "hi"}]
 
 
 class Upstream(BaseHTTPRequestHandler):
-    """Plays both providers with plain JSON; a question containing "slow" is answered after 3 s."""
+    """Plays both providers with plain JSON; a question containing "slow" is answered after 3 s ("slow 8 s": 8 s)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -39,7 +40,7 @@ class Upstream(BaseHTTPRequestHandler):
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
         if "slow" in json.dumps(request["messages"]):
-            time.sleep(3)
+            time.sleep(float((re.search(r"slow (\d+) s", json.dumps(request["messages"])) or [0, 3])[1]))
         if self.path.endswith("/chat/completions"):
             body = {"id": "chatcmpl-FAKE01", "object": "chat.completion", "created": 1764000000,
                     "model": request["model"], "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
@@ -377,3 +378,27 @@ def test_a_copied_spec_never_overwrites_another_notebooks_cassette(tmp_path, mon
     with pytest.raises(SystemExit, match="11_batches.yaml: `notebook: 10_async` would overwrite cassettes/10_async"):
         render_cassettes.render_spec(spec, render_cassettes.OUT)
     assert (tmp_path / "cassettes" / "10_async.yaml").read_text() == "the real one\n"
+
+
+def test_a_recording_too_slow_for_make_test_is_not_stored(tmp_path, upstream, monkeypatch):
+    # a paced notebook (pacing: required) replays as slowly as it was recorded: make record said "recorded" for a
+    # recording from a slow local model, and make test then timed out on it (its cells get 120 s, the record pass 600)
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "cassettes").mkdir(parents=True)
+    slow = "from openai import OpenAI\nOpenAI().chat.completions.create(model=course.openai_model, " \
+           "messages=[{'role': 'user', 'content': 'slow 8 s'}])"
+    _notebook(notebooks / "97_paced.ipynb", SETUP.format(name="97_paced"), slow)
+    cassette = notebooks / "cassettes" / "97_paced.yaml"
+    cassette.write_text("provenance: {kind: authored}\npacing: required\ninteractions: []\n")
+    before = cassette.read_bytes()
+    for name, value in {"LESSON_MODE": "record", "OPENAI_API_KEY": OPENAI_KEY, "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+                        "LESSON_OPENAI_UPSTREAM": upstream + "/v1", "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("LESSON_USAGE_DIR", "LESSON_CASSETTE_DIR", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert record_all.REPLAY_CELL_TIMEOUT == 120  # make test's --nbval-cell-timeout, read from pyproject.toml
+    monkeypatch.setattr(record_all, "REPLAY_CELL_TIMEOUT", 5)  # the set-up cell's imports fit in it, not the 8 s
+    result = record_all.record_one(notebooks / "97_paced.ipynb")
+    assert not result.ok and "failed while replaying the new recording, at cell 1" in result.line, result.line
+    assert "did not finish within 5 s (make test's limit per cell, --nbval-cell-timeout" in result.line
+    assert cassette.read_bytes() == before

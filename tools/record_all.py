@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -72,15 +73,32 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool) -> nbformat.NotebookNode:
-    """Run a notebook in a fresh kernel with exactly `env`; raise Failure naming the cell that stopped it."""
+def _test_cell_timeout() -> int:
+    """make test's limit per cell (--nbval-cell-timeout in pyproject.toml's addopts)."""
+    import tomllib
+
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    found = re.search(r"--nbval-cell-timeout=(\d+)", addopts)
+    return int(found[1]) if found else 600  # none set: nbval waits as long as the record pass
+
+
+# The replay pass gets make test's limit: a notebook that paces its replay as recorded (pacing: required) replays a
+# slow recording (a local model on a busy machine) as slowly, and make test would then time out on it.
+REPLAY_CELL_TIMEOUT = _test_cell_timeout()
+
+
+def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool,
+            timeout: int | None = None) -> nbformat.NotebookNode:
+    """Run a notebook in a fresh kernel with exactly `env`; raise Failure naming the cell that stopped it.
+    ``timeout``: seconds a cell may take (default LESSON_RECORD_CELL_TIMEOUT, else 600)."""
     nb = nbformat.read(path, as_version=4)
     original = list(range(len(nb.cells)))
     if skip_replay_only:  # cells that show a replay miss on purpose would be recorded as a hit
         kept = [(i, c) for i, c in enumerate(nb.cells) if "replay-only" not in c.get("metadata", {}).get("tags", [])]
         original, nb.cells = [i for i, _ in kept], [c for _, c in kept]
     current: list[int] = []
-    client = NotebookClient(nb, timeout=int(env.get("LESSON_RECORD_CELL_TIMEOUT") or 600), kernel_name="python3",
+    limit = timeout or int(env.get("LESSON_RECORD_CELL_TIMEOUT") or 600)
+    client = NotebookClient(nb, timeout=limit, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_start=lambda cell, cell_index: current.append(cell_index))
 
@@ -100,7 +118,10 @@ def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool) -> nbfor
             raise KeyboardInterrupt from None
         raise failure(_first_line(f"{exc.ename}: {exc.evalue}", 300)) from None
     except CellTimeoutError:
-        raise failure(f"the cell did not finish within {client.timeout} s (LESSON_RECORD_CELL_TIMEOUT)") from None
+        why = ("make test's limit per cell, --nbval-cell-timeout in pyproject.toml: replay keeps this notebook's "
+               "recorded pace, so record again when the provider answers faster" if timeout
+               else "LESSON_RECORD_CELL_TIMEOUT")
+        raise failure(f"the cell did not finish within {client.timeout} s ({why})") from None
     except DeadKernelError as exc:
         raise failure(f"the kernel died: {_first_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - a kernel that cannot start, a broken notebook file
@@ -197,7 +218,7 @@ def record_one(nb_path: Path) -> Result:
             carry_notes(recording, old)
             recording.save(work / f"{name}.yaml")  # what the replay pass reads
             stage = "replay"
-            nb = execute(nb_path, replay_env(work), skip_replay_only=False)
+            nb = execute(nb_path, replay_env(work), skip_replay_only=False, timeout=REPLAY_CELL_TIMEOUT)
         except Failure as failure:
             kept = _keep_partial(work, name, partial)
             what = {"record": "recording", "replay": "replaying the new recording"}[stage]
