@@ -5,7 +5,6 @@ checkout replays them, models kept in the cassette, authored faults kept, no key
 from __future__ import annotations
 
 import json
-import re
 import os
 import signal
 import subprocess
@@ -30,7 +29,7 @@ ASK = [{"role": "user", "content": "hi"}]
 
 
 class Upstream(BaseHTTPRequestHandler):
-    """Plays both providers with plain JSON; a question containing "slow" is answered after 3 s ("slow 8 s": 8 s)."""
+    """Plays both providers with plain JSON; a question containing "slow" is answered after 3 s."""
 
     protocol_version = "HTTP/1.1"
 
@@ -40,7 +39,7 @@ class Upstream(BaseHTTPRequestHandler):
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
         if "slow" in json.dumps(request["messages"]):
-            time.sleep(float((re.search(r"slow (\d+) s", json.dumps(request["messages"])) or [0, 3])[1]))
+            time.sleep(3)
         if self.path.endswith("/chat/completions"):
             body = {"id": "chatcmpl-FAKE01", "object": "chat.completion", "created": 1764000000,
                     "model": request["model"], "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
@@ -380,25 +379,26 @@ def test_a_copied_spec_never_overwrites_another_notebooks_cassette(tmp_path, mon
     assert (tmp_path / "cassettes" / "10_async.yaml").read_text() == "the real one\n"
 
 
-def test_a_recording_too_slow_for_make_test_is_not_stored(tmp_path, upstream, monkeypatch):
+def test_the_replay_pass_gets_make_tests_limit_per_cell(tmp_path, upstream, monkeypatch):
     # a paced notebook (pacing: required) replays as slowly as it was recorded: make record said "recorded" for a
     # recording from a slow local model, and make test then timed out on it (its cells get 120 s, the record pass 600)
+    assert record_all.REPLAY_CELL_TIMEOUT == 120  # make test's --nbval-cell-timeout, read from pyproject.toml
     notebooks = tmp_path / "notebooks"
     (notebooks / "cassettes").mkdir(parents=True)
-    slow = "from openai import OpenAI\nOpenAI().chat.completions.create(model=course.openai_model, " \
-           "messages=[{'role': 'user', 'content': 'slow 8 s'}])"
-    _notebook(notebooks / "97_paced.ipynb", SETUP.format(name="97_paced"), slow)
-    cassette = notebooks / "cassettes" / "97_paced.yaml"
-    cassette.write_text("provenance: {kind: authored}\npacing: required\ninteractions: []\n")
-    before = cassette.read_bytes()
+    _notebook(notebooks / "97_paced.ipynb", SETUP.format(name="97_paced"), OPENAI_CALL.format(ask=ASK))
+    (notebooks / "cassettes" / "97_paced.yaml").write_text("provenance: {kind: authored}\ninteractions: []\n")
     for name, value in {"LESSON_MODE": "record", "OPENAI_API_KEY": OPENAI_KEY, "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
                         "LESSON_OPENAI_UPSTREAM": upstream + "/v1", "LESSON_ANTHROPIC_UPSTREAM": upstream}.items():
         monkeypatch.setenv(name, value)
     for name in ("LESSON_USAGE_DIR", "LESSON_CASSETTE_DIR", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    assert record_all.REPLAY_CELL_TIMEOUT == 120  # make test's --nbval-cell-timeout, read from pyproject.toml
-    monkeypatch.setattr(record_all, "REPLAY_CELL_TIMEOUT", 5)  # the set-up cell's imports fit in it, not the 8 s
-    result = record_all.record_one(notebooks / "97_paced.ipynb")
-    assert not result.ok and "failed while replaying the new recording, at cell 1" in result.line, result.line
-    assert "did not finish within 5 s (make test's limit per cell, --nbval-cell-timeout" in result.line
-    assert cassette.read_bytes() == before
+    limits, real = [], record_all.execute
+    monkeypatch.setattr(record_all, "execute", lambda *a, timeout=None, **k: limits.append(timeout) or real(*a, **k))
+    assert record_all.record_one(notebooks / "97_paced.ipynb").ok
+    assert limits == [None, 120]  # the record pass: LESSON_RECORD_CELL_TIMEOUT or 600; the replay pass: make test's
+
+    # and a cell over that limit says which limit it is (a sleep stands for a slow paced stream)
+    _notebook(notebooks / "96_slow.ipynb", "import time\ntime.sleep(60)")
+    with pytest.raises(record_all.Failure, match=r"at cell 0 .*did not finish within 2 s \(make test's limit per "
+                       r"cell, --nbval-cell-timeout in pyproject.toml: replay keeps this notebook's recorded pace"):
+        real(notebooks / "96_slow.ipynb", dict(os.environ), skip_replay_only=False, timeout=2)
