@@ -948,3 +948,21 @@ def test_12_a_re_run_cell_gets_its_first_answers_and_later_cells_keep_theirs(tmp
 
 # The notebook-level tests of defect 12 (each cell run twice; 07's history after a failed turn) are in
 # tests/test_rerun.py, so that pytest-xdist can run them beside the rest.
+
+
+# ---- 13. a capped live room: notebook 01's raw request ---------------------------------------------------------
+
+
+def test_13_notebook_01s_raw_request_carries_the_key_a_live_api_needs(monkeypatch, upstream, capsys):
+    # 01's raw httpx2 request sent no Authorization header: in a capped live room the API answered it 401
+    import nbformat
+
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(
+        chat("gpt-6-luna"), 200 if h.headers.get("authorization") == f"Bearer {OPENAI_KEY}" else 401))
+    for name, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "0.50", "OPENAI_API_KEY": OPENAI_KEY,
+                        "LESSON_OPENAI_UPSTREAM": upstream + "/v1"}.items():
+        monkeypatch.setenv(name, value)
+    course = lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    cell = next(c for c in nbformat.read(ROOT / "notebooks" / "01_setup.ipynb", 4).cells if c.id == "404fe62a")
+    exec(cell.source, {"course": course, "os": os})
+    assert capsys.readouterr().out.startswith("200 application/json") and len(Upstream.seen) == 1

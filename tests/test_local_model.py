@@ -240,6 +240,7 @@ def test_no_notebook_reads_what_only_authored_cassettes_have():
 
 def test_notebook_01_raw_call_without_a_request_id(monkeypatch, upstream):
     monkeypatch.setenv("OPENAI_BASE_URL", upstream + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "no-key-set-see-lessonlib")  # what setup() sets when a local server needs none
     out = _run_cell(_cell("01_setup.ipynb", "raw = httpx2.post("),
                     {"course": SimpleNamespace(openai_model="gemma-3-270m"), "os": os})
     assert out.splitlines()[:2] == ["200 application/json", "x-request-id: (none: only OpenAI itself sends one)"]
