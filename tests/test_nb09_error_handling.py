@@ -108,3 +108,17 @@ def test_default_http_clients_take_event_hooks():
         assert isinstance(http_client, httpx2.Client)
         assert http_client.event_hooks["request"] == [hook] and http_client.event_hooks["response"] == [hook]
         http_client.close()
+
+
+def test_the_request_id_table_runs_when_live_providers_did_not_fail_on_cue(capsys):
+    # in live mode no 400 or 529 came, so the table cell (9.10) raised NameError: bad_request / overloaded
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / "09_error_handling.ipynb", 4)
+    ok = SimpleNamespace(_request_id="req_FAKE200")
+    exec(next(c.source for c in nb.cells if c.get("id") == "87509c89"),
+         {"response": ok, "message": ok, "connection_error": openai.APIConnectionError(request=_response(200).request)})
+    assert "OpenAI 400, 9.8          None" in capsys.readouterr().out
