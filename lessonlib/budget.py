@@ -1,12 +1,13 @@
 """A spending cap for live and record modes: reserve each call's worst case, settle it with its real usage.
 
 Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's local server (in live mode
-too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size,
-plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (4,096 when unset), for each of
-``n`` choices. A call that does not fit beside what is spent and reserved is refused, so concurrent calls cannot
-overshoot the cap; so is one to a model without a price, unless a local server (Ollama...) answers it. When the
-answer is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage is estimated
-from its text); an Anthropic Message Batch, billed later at half price, counts at its worst case.
+too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size (a
+base64 image at IMAGE_TOKENS), plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``
+(4,096 when unset), for each of ``n`` choices. A call that does not fit beside what is spent and reserved is
+refused, so concurrent calls cannot overshoot the cap; so is one to a model without a price, unless a local
+server (Ollama...) answers it. When the answer is complete, its reservation is replaced by the cost of its
+``usage`` (a stream without usage is estimated from its text); an Anthropic Message Batch, billed later at half
+price, counts at its worst case.
 ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it (:func:`session_budget`).
 Taught in: 01_setup (workshop notes).
 """
@@ -26,6 +27,7 @@ __all__ = ["Budget", "session_budget", "spent"]
 DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
 BATCH_PRICE = 0.5  # Anthropic bills a Message Batch's requests at half the price, later: counted when it is created
+IMAGE_TOKENS = 10_000  # reserved per base64 image, billed by its pixels (at most ~1,600), not by its bytes
 _CURRENT: dict[str, "Budget"] = {}
 
 
@@ -37,13 +39,24 @@ def _json(body: bytes) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _images(value: object) -> tuple[int, int]:
+    """(how many base64 images a request holds, their characters): OpenAI's data: URLs, Anthropic's sources."""
+    if isinstance(value, str):
+        return (1, len(value)) if value.startswith("data:image/") else (0, 0)
+    if isinstance(value, dict) and str(value.get("media_type")).startswith("image/") and isinstance(value.get("data"), str):
+        return 1, len(value["data"])
+    found = [_images(v) for v in (value.values() if isinstance(value, dict) else value if isinstance(value, list) else ())]
+    return sum(n for n, _ in found), sum(c for _, c in found)
+
+
 def worst_case(data: dict, size: int) -> tuple[str | None, int, int]:
     """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
     limits = [data.get(k) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
     out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
     model = data.get("model") if isinstance(data.get("model"), str) else None
     choices = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 1 else 1  # Chat Completions bills each
-    return model, size // 3 + 1, out * choices
+    images, chars = _images(data)
+    return model, max(0, size - chars) // 3 + 1 + images * IMAGE_TOKENS, out * choices
 
 
 def worst_usd(request_body: bytes) -> tuple[float, int, list[str]]:

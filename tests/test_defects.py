@@ -328,6 +328,19 @@ def test_1_every_choice_of_n_is_reserved():
     assert isinstance(Budget(limit_usd=0.10).reserve(json.dumps({**body, "n": 1}).encode()), float)
 
 
+def test_1_a_base64_photo_is_reserved_by_its_pixels_not_its_bytes():
+    # a 3 MB phone photo was reserved as a million prompt tokens: $3.34 on gpt-5.4, refused under a $0.50 cap
+    import base64
+
+    photo = base64.b64encode(bytes(range(256)) * 12_000).decode()
+    openai_part = {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + photo}}
+    anthropic_part = {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": photo}}
+    for model, part in (("gpt-5.4", openai_part), ("claude-sonnet-5-5", anthropic_part)):
+        body = {"model": model, "max_tokens": 300, "messages": [{"role": "user", "content": [part]}]}
+        held = Budget(limit_usd=0.50).reserve(json.dumps(body).encode())
+        assert isinstance(held, float) and held < 0.05, held
+
+
 def test_1_a_message_batch_counts_at_its_worst_case(tmp_path, upstream):
     # notebook 10's batches.create: no model at the top, no usage in the answer, so every batch went out uncounted
     import anthropic
