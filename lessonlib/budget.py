@@ -43,9 +43,11 @@ def _images(value: object) -> tuple[int, int]:
     """(how many base64 images a request holds, their characters): OpenAI's data: URLs, Anthropic's sources."""
     if isinstance(value, str):
         return (1, len(value)) if value.startswith("data:image/") else (0, 0)
-    if isinstance(value, dict) and str(value.get("media_type")).startswith("image/") and isinstance(value.get("data"), str):
-        return 1, len(value["data"])
-    found = [_images(v) for v in (value.values() if isinstance(value, dict) else value if isinstance(value, list) else ())]
+    source = value if isinstance(value, dict) else {}
+    if str(source.get("media_type")).startswith("image/") and isinstance(source.get("data"), str):
+        return 1, len(source["data"])
+    parts = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    found = [_images(v) for v in parts]
     return sum(n for n, _ in found), sum(c for _, c in found)
 
 
