@@ -182,7 +182,7 @@ class Settings:
 
     def local(self, provider: str) -> bool:
         """True when this provider is pointed at another server (Ollama, vLLM, a test fake) than its own API."""
-        return self.upstreams[provider].rstrip("/") != PROVIDERS[provider].upstream
+        return not PROVIDERS[provider].is_own_api(self.upstreams[provider])
 
     def key_problem(self, provider: str) -> LessonSetupError | None:
         """Why this provider's key cannot be used (``what`` and ``fix``), or None. Never echoes the key."""

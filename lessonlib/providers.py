@@ -99,6 +99,10 @@ class Provider:
     def model_env(self) -> str:
         return f"LESSON_{self.name.upper()}_MODEL"
 
+    def is_own_api(self, base_url: str) -> bool:
+        """True for this provider's own API (billed), False for another server (Ollama, vLLM, a test fake)."""
+        return base_url.rstrip("/") == self.upstream
+
     def origin(self, base_url: str) -> str:
         """What a base URL puts before the API paths (/v1/...): the base URL without the SDK's own /v1."""
         base = base_url.rstrip("/")

@@ -226,7 +226,7 @@ class ReplayServer:
             return "refuse", (404, message)
         if provider in self.key_problems:  # issue 13: said at the first call, naming the key
             return "refuse", (401, self.key_problems[provider])
-        billed = self.upstreams[provider].rstrip("/") == PROVIDERS[provider].upstream  # not a local server
+        billed = PROVIDERS[provider].is_own_api(self.upstreams[provider])  # a local server bills nothing
         hold = self.budget.reserve(body, billed) if self.budget is not None else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
 
