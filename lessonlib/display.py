@@ -11,7 +11,7 @@ import sysconfig
 import types
 from typing import Any
 
-__all__ = ["install_error_display", "ipython_shell", "show_json"]
+__all__ = ["console_shows", "install_error_display", "ipython_shell", "show_json"]
 
 _LIBRARY_DIRS = tuple(filter(None, {sysconfig.get_paths().get(k) for k in ("purelib", "platlib", "stdlib")}))
 
@@ -51,6 +51,15 @@ def _short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_
     finally:
         for cause, frames in chained:
             cause.__traceback__ = frames
+
+
+def console_shows(text: str) -> bool:
+    """Whether this process's console can print ``text`` (an ASCII or cp1252 one cannot print ✔ or ·)."""
+    try:
+        text.encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def ipython_shell() -> Any:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .config import (PLACEHOLDER, REPO_ROOT, SET_UP_MARK, TIKTOKEN_CACHE, UNSET, Settings, find_env_file,
                      learner_environ)
-from .display import ipython_shell
+from .display import console_shows, ipython_shell
 from .providers import PROVIDERS
 from .redact import hide_keys, scrub_text, scrub_url
 
@@ -313,11 +313,9 @@ def check_live(s: Settings, provider: str) -> Check:
 
 def run_doctor(live: bool = False) -> int:
     """Print one line per check and a summary; return 0 when nothing failed, else 1 (the exit code)."""
-    marks, dash, plain = {"ok": "✔", "warn": "!", "fail": "✘"}, " — ", False
-    try:
-        "✔✘—".encode(sys.stdout.encoding or "ascii")
-    except (UnicodeEncodeError, LookupError):  # a console that cannot show them: ASCII only (a key's shape has …)
-        marks, dash, plain = {"ok": "ok", "warn": "warn", "fail": "FAIL"}, " -- ", True
+    plain = not console_shows("✔✘—…")  # a console that cannot show them: ASCII only (a key's shape has …)
+    marks = {"ok": "ok", "warn": "warn", "fail": "FAIL"} if plain else {"ok": "✔", "warn": "!", "fail": "✘"}
+    dash = " -- " if plain else " — "
     s = Settings.read(find_env_file() or os.devnull)  # os.devnull: none found, so none is searched for again
     needed = live or s.mode in ("live", "record")
     checks = [("python", check_python), ("packages", check_packages), ("kernel", check_kernel),

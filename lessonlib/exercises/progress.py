@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import sys
 from pathlib import Path
+
+from lessonlib.display import console_shows
 
 from . import EXERCISES, FAIL_MARK, PASS_MARK, _load_all
 
@@ -40,11 +41,9 @@ def progress(folder: Path = NOTEBOOKS) -> dict[str, str]:
 
 def print_progress(folder: Path = NOTEBOOKS) -> int:
     state = progress(folder)
-    solved, done, todo = sum(v == "passed" for v in state.values()), PASS_MARK, "·"
-    try:
-        (done + todo).encode(sys.stdout.encoding or "ascii")
-    except (UnicodeEncodeError, LookupError):  # a console that cannot show them (ASCII; Git Bash on Windows: cp1252)
-        done, todo = "+", "-"
+    solved = sum(v == "passed" for v in state.values())
+    # a console that cannot show the marks (ASCII; Git Bash on Windows: cp1252) gets + and -
+    done, todo = (PASS_MARK, "·") if console_shows(PASS_MARK + "·") else ("+", "-")
     print(f"exercises solved: {solved} of {len(state)}")
     for nb, ids in itertools.groupby(sorted(state), key=lambda ex_id: ex_id.split(".")[0]):
         marks = " ".join(f"{i}{done if state[i] == 'passed' else todo}" for i in ids)
