@@ -115,7 +115,8 @@ class Budget:
         model, usage, text = provider.usage(response_body)
         estimate = False
         if not usage:
-            model = model or worst_case(_json(request_body), 0)[0]
+            requested = _json(request_body).get("model")
+            model = model or (requested if isinstance(requested, str) else None)
             if text and model:
                 usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN,
                          "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
