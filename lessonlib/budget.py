@@ -4,8 +4,8 @@ Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's l
 too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size (a
 base64 image at IMAGE_TOKENS), plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``
 (4,096 when unset), for each of ``n`` choices. A call that does not fit beside what is spent and reserved is
-refused, so concurrent calls cannot overshoot the cap; so is one to a model without a price, unless a local
-server (Ollama...) answers it. When the answer is complete, its reservation is replaced by the cost of its
+refused, so concurrent calls cannot overshoot the cap; so is one to a model without a price, or one whose body
+names no model (an OpenAI Batch, a file upload), unless a local server (Ollama...) answers it. When the answer is complete, its reservation is replaced by the cost of its
 ``usage`` (a stream without usage is estimated from its text); an Anthropic Message Batch, billed later at half
 price, counts at its worst case.
 ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it (:func:`session_budget`).
@@ -62,13 +62,15 @@ def worst_case(data: dict, size: int) -> tuple[str | None, int, int]:
 
 
 def worst_usd(request_body: bytes) -> tuple[float, int, list[str]]:
-    """(the most a request can cost, its output tokens at most, its models the price table lacks); an Anthropic
-    Message Batch at its half price."""
+    """(the most a request can cost, its output tokens at most, its models the price table lacks, None for a body
+    that names none); an Anthropic Message Batch at its half price."""
     data = _json(request_body)
     requests = data.get("requests") if isinstance(data.get("requests"), list) else []
     batch = [r["params"] for r in requests if isinstance(r, dict) and isinstance(r.get("params"), dict)]
     calls = [worst_case(p, len(json.dumps(p))) for p in batch] or [worst_case(data, len(request_body))]
-    costs = [cost_usd(m, {"input_tokens": i, "output_tokens": o}) if m else 0.0 for m, i, o in calls]
+    # a body that names no model (a file upload, an OpenAI Batch, audio) is billed in ways the cap cannot see
+    costs = [cost_usd(m, {"input_tokens": i, "output_tokens": o}) if m else None if request_body.strip() else 0.0
+             for m, i, o in calls]
     unpriced = [m for (m, _, _), cost in zip(calls, costs) if cost is None]
     return sum(c or 0.0 for c in costs) * (BATCH_PRICE if batch else 1.0), sum(o for _, _, o in calls), unpriced
 
@@ -92,6 +94,10 @@ class Budget:
         """Reserve a call's worst case and return it (pass it to :meth:`settle`), or say why it must not go out.
         ``billed``: it goes to the provider's own API (a local server, Ollama..., bills nothing)."""
         worst, out, unpriced = worst_usd(request_body)
+        if None in unpriced and billed:
+            return ("This request names no model, so the spending cap cannot price it (a file upload, an OpenAI "
+                    "Batch or an audio request is billed in ways it cannot see), and it was not sent. Make such "
+                    "calls without a cap: remove LESSON_BUDGET_USD from .env and restart the kernel.")
         if unpriced and billed:
             return (f"{hide_keys(unpriced[0])} has no price in lessonlib/prices.py, so the spending cap could not "
                     f"count this call, and it was not sent. Use a model it prices ({', '.join(PRICES)}), add this "
@@ -121,8 +127,8 @@ class Budget:
                 usage = {"input_tokens": len(request_body) // CHARS_PER_TOKEN,
                          "output_tokens": len(text) // CHARS_PER_TOKEN + 1}
                 estimate = True
-        # a Message Batch just created: billed later, so its worst case counts now
-        batch = not usage and _json(response_body).get("type") == "message_batch"
+        # a Message Batch just created (not one looked up: nothing was reserved): billed later, its worst case now
+        batch = bool(hold) and not usage and _json(response_body).get("type") == "message_batch"
         cost = (hold or 0.0) if batch else cost_usd(model, usage) if model and usage else None
         with self._lock:
             self.reserved_usd = max(0.0, self.reserved_usd - (hold or 0.0))

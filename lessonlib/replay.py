@@ -366,7 +366,10 @@ class _Handler(BaseHTTPRequestHandler):
             return 421, f"lessonlib replay server: Host {host[:60]!r} is not this server."
         if self.headers.get("transfer-encoding"):
             return 411, "lessonlib replay server: send the body with a Content-Length, not chunked."
-        length = (self.headers.get("content-length") or "0").strip()
+        lengths = {v.strip() for v in self.headers.get_all("content-length") or ["0"]}
+        if len(lengths) > 1 or len(self.headers.get_all("host")) > 1:  # which one counts? (request smuggling)
+            return 400, "lessonlib replay server: a request has one Host and at most one Content-Length."
+        length = lengths.pop()
         if not re.fullmatch(r"\d{1,15}", length):
             return 400, "lessonlib replay server: Content-Length must be a number of bytes."
         if int(length) > MAX_REQUEST_BYTES:

@@ -290,6 +290,8 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
     ``count=`` replaces the counter. If even the newest user turn does not fit, only the system prompt
     comes back: check for that before sending. Returns the original message objects, in order.
     """
+    if not isinstance(max_tokens, numbers.Real) or isinstance(max_tokens, bool):  # None: a TypeError deep inside
+        raise TypeError(f"trim_messages needs max_tokens, a number of tokens, not {max_tokens!r}")
     n = len(messages)
     try:  # plain dicts (the usual case): one pass over the roles at C speed
         roles = list(map(itemgetter("role"), messages))

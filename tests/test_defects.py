@@ -24,6 +24,7 @@ from lessonlib import doctor, replay
 from lessonlib.budget import Budget
 from lessonlib.cassette import Cassette, CassetteError
 from lessonlib.config import LessonSetupError, Settings, _stop_active
+from lessonlib.providers import PROVIDERS
 from lessonlib.redact import hide_keys
 from lessonlib.replay import ReplayServer
 
@@ -364,6 +365,9 @@ def test_1_a_message_batch_counts_at_its_worst_case(tmp_path, upstream):
         srv.stop()
     assert refused.value.status_code == 402 and len(Upstream.seen) == 3
     assert budget.spent_usd == pytest.approx(3 * 0.03, rel=0.01) and budget.reserved_usd == 0 and budget.calls == 3
+    # notebook 10 then polls batches.retrieve: a GET that bills nothing, and that spent() counted as a call
+    budget.settle(budget.reserve(b""), b"", json.dumps(batch).encode(), PROVIDERS["anthropic"])
+    assert budget.calls == 3 and budget.spent_usd == pytest.approx(3 * 0.03, rel=0.01)
 
 
 def test_1_anthropic_cache_writes_cost_more_than_plain_input():
@@ -398,6 +402,26 @@ def test_1_a_model_without_a_price_is_refused_unless_a_local_server_answers(tmp_
         billed.stop()
         local.stop()
     assert len(Upstream.seen) == 1 and budget.reserved_usd == 0
+
+
+def test_1_a_request_that_names_no_model_is_refused_under_a_cap(tmp_path):
+    # an OpenAI Batch (files.create, then batches.create) named no model, so the cap reserved $0 and it went out
+    budget = Budget(limit_usd=1.0)
+    srv = ReplayServer(tmp_path / "c.yaml", mode="live", budget=budget).start()  # the providers' own APIs
+    line = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "gpt-5.4-mini", "messages": ASK}}
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        for make in (lambda: client.files.create(file=("b.jsonl", json.dumps(line).encode()), purpose="batch"),
+                     lambda: client.batches.create(input_file_id="file-1", endpoint="/v1/chat/completions",
+                                                   completion_window="24h")):
+            with pytest.raises(openai.APIStatusError, match="names no model, so the spending cap") as refused:
+                make()
+            assert refused.value.status_code == 402
+    finally:
+        srv.stop()
+    assert budget.reserve(b"") == 0.0  # a GET, or a POST .../cancel: no body, nothing billed
+    assert budget.reserved_usd == 0 and budget.calls == 0
 
 
 def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
@@ -787,6 +811,19 @@ def test_9_bad_content_length_is_answered_not_raised(tmp_path, capfd, length, st
         srv.stop()
     assert out.startswith(f"HTTP/1.1 {status} ".encode())
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("extra", ["Content-Length: 0\r\nContent-Length: 40", "Host: example.com"])
+def test_9_two_framing_headers_are_refused_not_guessed(tmp_path, extra):
+    # two Content-Length headers: the first was read and the rest of the body parsed as the next request
+    srv = ReplayServer(write_cassette(tmp_path / "c.yaml", [interaction()]), speed=0).start()
+    try:
+        smuggled = f"GET /openai/v1/models HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n"
+        out = raw_request(srv, f"POST /openai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                               f"{extra}", smuggled.encode())
+    finally:
+        srv.stop()
+    assert out.startswith(b"HTTP/1.1 400 ") and out.count(b"HTTP/1.1") == 1
 
 
 def test_9_chunked_requests_are_refused_and_not_parsed_as_the_next_request(tmp_path):

@@ -230,6 +230,13 @@ def test_trim_after_a_change_uses_the_new_count():
     assert kept == [conv[0], conv[3]] and count_messages(kept) <= budget
 
 
+@pytest.mark.parametrize("budget", [None, "500", True])
+def test_trim_says_when_max_tokens_is_not_a_number(budget):
+    # trim_messages(history, None) raised "'>' not supported between 'int' and 'NoneType'" from inside the loop
+    with pytest.raises(TypeError, match=f"trim_messages needs max_tokens, a number of tokens, not {budget!r}"):
+        trim_messages([{"role": "user", "content": "hi"}], budget)
+
+
 def test_trim_takes_a_tuple_of_messages_and_returns_a_list():
     conv = tuple(_conv())  # messages= takes any sequence; this once raised TypeError (list + tuple)
     for budget in (150, 1000):
