@@ -7,7 +7,7 @@
 #   make record-e2e  build llama-server (once per machine, ~7 min) and prove `make record` end to end against it
 #   make cassettes   re-render the authored cassettes from tools/specs/
 #   make bench   run the benchmarks
-#   make lock    re-resolve requirements.in into the complete lock requirements.txt (UPGRADE=1: newest of all)
+#   make lock    re-resolve requirements.in into the complete lock requirements.txt (UPGRADE=1: newest of all; UPGRADE=anthropic: newest of one)
 #   make canary  run every notebook and unit test on the newest openai/anthropic/instructor, report changes
 #
 # Set-up installs the complete lock with --no-deps (see README "Versions" for why), using uv when it can
@@ -66,7 +66,8 @@ doctor: $(BIN)/.installed
 # nbval, every test worker). Nothing here validates iri formats; README "Versions".
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile requirements.in --override requirements-overrides.txt --universal \
-	  --python-version 3.11 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade,) \
+	  --python-version 3.11 --custom-compile-command "make lock" \
+	  $(if $(filter 1,$(UPGRADE)),--upgrade,$(UPGRADE:%=--upgrade-package %)) \
 	  --no-emit-package rfc3987-syntax --no-emit-package lark -q -o requirements.txt
 
 canary: $(BIN)/.installed

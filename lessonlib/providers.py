@@ -84,7 +84,7 @@ class Provider:
     default_model: str  # listed by the pinned SDK, no announced shutdown (tests/test_models.py keeps it so)
     stream_usage: Callable[[Iterator[dict[str, Any]]], Usage]
     # openai 3.5x puts only a JSON body's error.message into str(err) ("Error code: 404" for plain text);
-    # anthropic 2.14 prints a plain-text body verbatim but a JSON one as a dict.
+    # anthropic 2.15 prints a plain-text body verbatim but a JSON one as a dict.
     json_errors: bool
 
     @property

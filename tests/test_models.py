@@ -198,7 +198,8 @@ def test_the_deprecation_docstring_is_read():
 
 @pytest.mark.parametrize("model_id, expected", [
     ("claude-haiku-4-20250414", "not listed"),
-    ("claude-sonnet-4-5", "deprecated"),
+    ("claude-opus-4-5", "deprecated"),
+    ("claude-sonnet-4-5", "not listed"),  # retired 2026-11-30: anthropic 2.15 dropped it
     ("gpt-4.5-preview", "not listed"),
     ("gpt-5.4-mini-2026-03-17", None),
     ("gpt-6-luna", None),

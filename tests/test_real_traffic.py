@@ -77,7 +77,7 @@ def test_real_openai_requests_validate_against_the_openapi_spec():
 
 
 def test_real_anthropic_requests_fit_the_sdk_params_but_for_temperature():
-    """Sent by older SDKs (anthropic 0.7x-0.89); anthropic 2.14's MessageCreateParams no longer has
+    """Sent by older SDKs (anthropic 0.7x-0.89); anthropic 2.15's MessageCreateParams no longer has
     `temperature`, which is the only difference."""
     problems = [p for path in REAL for ex in W.exchanges(path) if ex.provider == "anthropic"
                 for p in W.anthropic_request_problems(ex)]

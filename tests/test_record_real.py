@@ -78,9 +78,10 @@ def _copy_of_this_checkout(dest: Path) -> Path:
 
 
 def _clean_env(folder: Path) -> dict[str, str]:
-    """The environment a learner's clean checkout has: no keys, no course settings; its own lessonlib first."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LESSON_", "OPENAI_", "ANTHROPIC_")) and k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    """The environment a learner's clean checkout has: no keys, no course settings; its own lessonlib first.
+    LESSON_REQUIREMENTS stays: it names the lock of the venv that runs (make canary's), not a learner's setting."""
+    env = {k: v for k, v in os.environ.items() if k == "LESSON_REQUIREMENTS"
+           or not k.startswith(("LESSON_", "OPENAI_", "ANTHROPIC_")) and k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
     env.update(PYTHONPATH=str(folder), PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}")
     return env
 
