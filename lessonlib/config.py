@@ -91,6 +91,7 @@ class Settings:
     budget_usd: float | None = None  # the spending cap (live and record mode; replay mode spends nothing)
     upstreams: dict[str, str] = field(default_factory=lambda: {p.name: p.upstream for p in PROVIDERS.values()})
     keys: dict[str, str] = field(default_factory=dict, repr=False)
+    tokens: dict[str, str] = field(default_factory=dict, repr=False)  # ANTHROPIC_AUTH_TOKEN, for a local server
     cassette_dir: Path = CASSETTE_DIR
     full_tracebacks: bool = False  # notebooks show every frame of an error, library internals too
     env_file: Path | None = None
@@ -122,6 +123,7 @@ class Settings:
                            "make it readable by you (or delete it and copy .env.example again)")
         env = learner_environ()
         s.keys = {p.name: env.get(p.key_env, "").strip() for p in PROVIDERS.values()}
+        s.tokens = {p.name: env.get(p.token_env, "").strip() for p in PROVIDERS.values() if p.token_env}
         s.full_tracebacks = env.get("LESSON_FULL_TRACEBACKS", "").strip().lower() in ("1", "true", "yes")
 
         def where(name: str) -> str:
@@ -381,7 +383,7 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     if mode != "live" or budget is not None or key_problems:
         server = ReplayServer(
             course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
-            secrets=tuple(settings.keys.values()), budget=budget, cassette=loaded, token=token,
+            secrets=(*settings.keys.values(), *settings.tokens.values()), budget=budget, cassette=loaded, token=token,
             provenance=_provenance(settings) if mode == "record" else None, **test_options,
         ).start(port)
         _ACTIVE["server"] = course.server = server
@@ -399,9 +401,11 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
                 if p not in settings.chosen_models and recorded.get(p):
                     setattr(course, f"{p}_model", recorded[p])
                 _set_env(PROVIDERS[p].key_env, REPLAY_KEY)
-            _set_env("ANTHROPIC_AUTH_TOKEN", None)
-    for p in PROVIDERS:  # issue 13: in live and record mode the SDKs need some key to build a client
-        if mode != "replay" and (p in key_problems or not settings.keys[p]):
+                if PROVIDERS[p].token_env:  # the SDK would send it, in place of the replay key
+                    _set_env(PROVIDERS[p].token_env, None)
+    for p in PROVIDERS:  # issue 13: in live and record mode the SDKs need some key to build a client (a token will
+        # do: a placeholder key would be sent in its place, as anthropic sends api_key's Authorization after it)
+        if mode != "replay" and (p in key_problems or not (settings.keys[p] or settings.tokens.get(p))):
             _set_env(PROVIDERS[p].key_env, NO_KEY_PLACEHOLDER)
     if _REPLACED:
         _set_env(SET_UP_MARK, str(os.getpid()))

@@ -86,6 +86,7 @@ class Provider:
     # openai 3.5x puts only a JSON body's error.message into str(err) ("Error code: 404" for plain text);
     # anthropic 2.15 prints a plain-text body verbatim but a JSON one as a dict.
     json_errors: bool
+    token_env: str = ""  # another credential the SDK reads (ANTHROPIC_AUTH_TOKEN: a bearer token, for a gateway)
 
     @property
     def base_url_env(self) -> str:
@@ -126,5 +127,5 @@ PROVIDERS: dict[str, Provider] = {p.name: p for p in (
              _openai_stream, json_errors=True),
     Provider("anthropic", "Anthropic", "https://api.anthropic.com", False, "/v1/messages", "ANTHROPIC_API_KEY",
              re.compile(r"^sk-ant-[A-Za-z0-9_\-]{20,}$"), "sk-ant-...", "console.anthropic.com/settings/keys",
-             "claude-haiku-5-5", _anthropic_stream, json_errors=False),
+             "claude-haiku-5-5", _anthropic_stream, json_errors=False, token_env="ANTHROPIC_AUTH_TOKEN"),
 )}

@@ -98,6 +98,16 @@ def test_only_a_local_openai_server_runs_openai_cells(monkeypatch, capsys, upstr
         anthropic.Anthropic(max_retries=0).messages.create(model=course.anthropic_model, max_tokens=5, messages=ASK)
 
 
+@pytest.mark.parametrize("mode", ["live", "record"])
+def test_a_local_anthropic_servers_auth_token_is_sent_not_a_placeholder(monkeypatch, capsys, upstream, mode):
+    # setup() set the placeholder ANTHROPIC_API_KEY, and anthropic sends its Bearer in place of the learner's token
+    _setup(monkeypatch, capsys, LESSON_MODE=mode, ANTHROPIC_BASE_URL=upstream, ANTHROPIC_AUTH_TOKEN="tok-local-1234")
+    assert anthropic.Anthropic().auth_headers == {"Authorization": "Bearer tok-local-1234"}
+    assert "ANTHROPIC_API_KEY" not in os.environ
+    if mode == "record":  # and it is scrubbed from what is recorded, as a key is
+        assert "tok-local-1234" in lessonlib.config._ACTIVE["server"].secrets
+
+
 def test_live_banner_does_not_speak_of_billing_for_local_servers(monkeypatch, capsys, upstream):
     _, out = _setup(monkeypatch, capsys, LESSON_MODE="live", OPENAI_BASE_URL=upstream + "/v1",
                     ANTHROPIC_BASE_URL=upstream)
