@@ -215,3 +215,50 @@ def test_the_id_pattern_finds_ids_in_code():
     code = 'client.create(model="gpt-4o")  # or o3-mini, claude-sonnet-4-20250514.\nx = "gpt-5.4-mini"'
     assert _ids_in_text(code) == {"gpt-4o", "o3-mini", "claude-sonnet-4-20250514", "gpt-5.4-mini"}
     assert not _ids_in_text("proto3-x = foo_o1; 'gpto1'")
+
+
+# ---- prose that names an SDK version: a bump must re-read it ------------------------------------------------------
+
+VERSION_MENTION = re.compile(r"(?i)\b(openai|anthropic|instructor) v?(\d+\.\d+(?:\.\d+)?)\b(?![.\d])")
+# A mention of an older release on purpose: "since anthropic 2.14", "new in ...", "openai 3.4.0 and later",
+# "anthropic 2.14.0 → 2.15.0", "openai 3.3.0, 54 releases behind".
+HISTORICAL = re.compile(r"(?i)(since|new in|older|before)\s+$"), re.compile(r"^(\s+and later|\s*→|, \d+ releases)")
+
+
+def _prose() -> list[tuple[str, str]]:
+    """(where, text) of what a reader takes as true of the pinned SDKs: notebook markdown and code comments,
+    README.md and CONTRIBUTING.md."""
+    out = [(name, (ROOT / name).read_text(encoding="utf-8")) for name in ("README.md", "CONTRIBUTING.md")]
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for n, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            text = "".join(cell["source"])
+            if cell["cell_type"] == "code":
+                text = "\n".join(line[line.index("#"):] for line in text.splitlines() if "#" in line)
+            out.append((f"{path.name} cell {n}", text))
+    return out
+
+
+def test_prose_names_the_pinned_sdk_versions():
+    """"anthropic 2.14 has ..." in a notebook goes stale at the next bump, and no stored output shows it: this
+    test names each such sentence, so that `make canary` lists the prose to re-read too."""
+    from importlib.metadata import version
+
+    stale = []
+    for where, text in _prose():
+        for m in VERSION_MENTION.finditer(text):
+            pinned = version(m[1].lower())
+            if pinned == m[2] or pinned.startswith(m[2] + "."):
+                continue
+            if HISTORICAL[0].search(text[max(0, m.start() - 12):m.start()]) or HISTORICAL[1].search(text[m.end():]):
+                continue
+            stale.append(f"{where}: {text[max(0, m.start() - 40):m.end() + 20]!r} (pinned: {m[1].lower()} {pinned})")
+    assert not stale, "\n".join(stale)
+
+
+def test_the_version_check_finds_a_stale_mention_and_spares_a_historical_one():
+    text = "anthropic 1.0 has this; since anthropic 1.0 it has that; anthropic 1.0.0 → 2.0.0; openai 0.1 and later"
+    # the first is stale; the rest speak of an older release on purpose
+    found = [m[0] for m in VERSION_MENTION.finditer(text)
+             if not (HISTORICAL[0].search(text[max(0, m.start() - 12):m.start()])
+                     or HISTORICAL[1].search(text[m.end():]))]
+    assert found == ["anthropic 1.0"]

@@ -1,6 +1,8 @@
 """The SDK facts notebooks/09_error_handling.ipynb states in prose, checked against the installed SDKs,
 so an SDK upgrade that changes them fails here instead of leaving the lesson quietly wrong."""
 
+import re
+
 import httpx2
 import pytest
 
@@ -123,3 +125,17 @@ def test_the_request_id_table_runs_when_live_providers_did_not_fail_on_cue(capsy
          {"response": ok, "message": ok, "connection_error": openai.APIConnectionError(request=_response(200).request),
           "bad_request": None, "overloaded": None})  # as 9.6 and 9.8 leave them when no error came
     assert "OpenAI 400, 9.8          None" in capsys.readouterr().out
+
+
+def test_the_count_of_coded_error_classes_in_the_prose_is_the_sdks():
+    # notebook 09 says how many (status, error_code) pairs anthropic maps to a class: a number no output shows,
+    # so a bump would leave it stale (2.14 had 133, 2.15 has 137)
+    import json
+    from pathlib import Path
+
+    from anthropic._error_classes import ERROR_CLASSES  # private: the table the prose describes
+
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "09_error_handling.ipynb"
+    prose = "".join("".join(c["source"]) for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"])
+    said = [int(n) for n in re.findall(r"maps (\d+) such \(status, code\) pairs", prose)]
+    assert said == [sum(1 for _, code in ERROR_CLASSES if code is not None)]
