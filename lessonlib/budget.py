@@ -5,9 +5,9 @@ too). Before a call is forwarded, its worst case is reserved: the prompt estimat
 base64 image at IMAGE_TOKENS), plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``
 (4,096 when unset), for each of ``n`` choices. A call that does not fit beside what is spent and reserved is
 refused, so concurrent calls cannot overshoot the cap; so is one to a model without a price, or one whose body
-names no model (an OpenAI Batch, a file upload), unless a local server (Ollama...) answers it. When the answer is complete, its reservation is replaced by the cost of its
-``usage`` (a stream without usage is estimated from its text); an Anthropic Message Batch, billed later at half
-price, counts at its worst case.
+names no model (an OpenAI Batch, a file upload), unless a local server (Ollama...) answers it. When the answer
+is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage is estimated from
+its text); an Anthropic Message Batch, billed later at half price, counts at its worst case.
 ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it (:func:`session_budget`).
 Taught in: 01_setup (workshop notes).
 """

@@ -367,7 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("transfer-encoding"):
             return 411, "lessonlib replay server: send the body with a Content-Length, not chunked."
         lengths = {v.strip() for v in self.headers.get_all("content-length") or ["0"]}
-        if len(lengths) > 1 or len(self.headers.get_all("host")) > 1:  # which one counts? (request smuggling)
+        if len(lengths) > 1 or len(self.headers.get_all("host") or ()) > 1:  # which one counts? (request smuggling)
             return 400, "lessonlib replay server: a request has one Host and at most one Content-Length."
         length = lengths.pop()
         if not re.fullmatch(r"\d{1,15}", length):
