@@ -809,6 +809,15 @@ def _events_loop(events):
     return text
 
 
+def _events_as_sdk_types(events):  # used to be refused: the check's tool stream began with no valid message_start
+    from anthropic.types import RawContentBlockDeltaEvent, RawMessageStreamEvent, TextDelta
+    from pydantic import TypeAdapter
+
+    parsed = [TypeAdapter(RawMessageStreamEvent).validate_python(e) for e in events if e["type"] != "ping"]
+    return "".join(e.delta.text for e in parsed
+                   if isinstance(e, RawContentBlockDeltaEvent) and isinstance(e.delta, TextDelta))
+
+
 def _tool_custom(tool):  # issue 17: {"type": "object"} for no parameters, and "type": "custom"
     function = tool["function"]
     out = {"type": "custom", "name": function["name"], "input_schema": function.get("parameters", {"type": "object"})}
@@ -1082,6 +1091,7 @@ RIGHT = [
     ("04.1", _collect_loop),
     ("04.2", lambda arrivals: [next((t for t, x in arrivals if x != ""), None), max(t for t, _ in arrivals)]),
     ("04.3", _events_loop),
+    ("04.3", _events_as_sdk_types),
     ("05.1", _tool_custom),
     ("05.1", _tool_empty_description),
     ("05.2", _calls_match),
