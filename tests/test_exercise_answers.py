@@ -666,6 +666,8 @@ WRONG = [
                         **({"description": t["function"]["description"]} if "description" in t["function"] else {})},
      "OpenAI allows leaving parameters out"),
     ("05.1", _tool_input_schema_none, "still needs an input_schema"),
+    # the nudge used to stop at "raise KeyError 'name'; ", saying nothing about where the name is
+    ("05.1", lambda t: {"name": t["name"], "input_schema": t["parameters"]}, "parameters inside tool['function']"),
     ("05.1", lambda t: {"name": t["function"]["name"], "parameters": t["function"].get("parameters")}, "rename `parameters`"),
     ("05.1", lambda t: dict(t["function"]), "rename `parameters`"),
     ("05.1", _tool_pops, "changed the dict it was given"),
