@@ -1182,6 +1182,19 @@ def test_an_answer_that_sets_environment_variables_leaves_them_as_they_were(monk
     assert os.environ["OPENAI_API_KEY"] == "sk-learner-own-key" and "OPENAI_BASE_URL" not in os.environ
 
 
+def test_a_client_that_reads_the_servers_url_is_not_shown_its_secret(monkeypatch):
+    """01.2 in record or capped live mode: the nudge printed OPENAI_BASE_URL with the server's per-kernel secret."""
+    from types import SimpleNamespace
+
+    from lessonlib.config import _ACTIVE
+
+    token = "FAKEkernelSecret0123456"  # made up: not a key
+    monkeypatch.setitem(_ACTIVE, "server", SimpleNamespace(token=token))
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:41234/{token}/openai/v1")
+    result = run("01.2", _openai_client_without_base_url)
+    assert not result.passed and token not in result.message and "/<secret>/openai/v1" in result.message, result.message
+
+
 def test_a_jpeg_fallback_is_not_told_about_webp():
     """Issue 17: the RIFF/WebP note belongs only to answers that said 'image/webp' for a WAV file."""
     from lessonlib.exercises import run
