@@ -44,6 +44,12 @@ def _client_from_environment(base_url):
     return openai.OpenAI()
 
 
+def _client_from_environment_positional(base_url):
+    os.environ["OPENAI_BASE_URL"] = base_url
+    os.environ["OPENAI_API_KEY"] = "not-needed"
+    return openai.OpenAI(base_url)  # TypeError: OpenAI takes keyword arguments only
+
+
 def _cost_rounded(usage, input_per_m, output_per_m):
     return round(usage.prompt_tokens * input_per_m / 1e6 + usage.completion_tokens * output_per_m / 1e6, 6)
 
@@ -1179,6 +1185,9 @@ def test_an_answer_that_sets_environment_variables_leaves_them_as_they_were(monk
     monkeypatch.setenv("OPENAI_API_KEY", "sk-learner-own-key")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     assert not run("01.2", _client_from_environment).passed
+    assert os.environ["OPENAI_API_KEY"] == "sk-learner-own-key" and "OPENAI_BASE_URL" not in os.environ
+    # an answer that raised after setting them left them set, and later cells called 127.0.0.1:11434 as "not-needed"
+    assert "your code raised TypeError" in run("01.2", _client_from_environment_positional).message
     assert os.environ["OPENAI_API_KEY"] == "sk-learner-own-key" and "OPENAI_BASE_URL" not in os.environ
 
 
