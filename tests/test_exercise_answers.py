@@ -44,6 +44,12 @@ def _client_from_environment(base_url):
     return openai.OpenAI()
 
 
+def _client_from_environment_positional(base_url):
+    os.environ["OPENAI_BASE_URL"] = base_url
+    os.environ["OPENAI_API_KEY"] = "not-needed"
+    return openai.OpenAI(base_url)  # TypeError: OpenAI takes keyword arguments only
+
+
 def _cost_rounded(usage, input_per_m, output_per_m):
     return round(usage.prompt_tokens * input_per_m / 1e6 + usage.completion_tokens * output_per_m / 1e6, 6)
 
@@ -666,6 +672,8 @@ WRONG = [
                         **({"description": t["function"]["description"]} if "description" in t["function"] else {})},
      "OpenAI allows leaving parameters out"),
     ("05.1", _tool_input_schema_none, "still needs an input_schema"),
+    # the nudge used to stop at "raise KeyError 'name'; ", saying nothing about where the name is
+    ("05.1", lambda t: {"name": t["name"], "input_schema": t["parameters"]}, "parameters inside tool['function']"),
     ("05.1", lambda t: {"name": t["function"]["name"], "parameters": t["function"].get("parameters")}, "rename `parameters`"),
     ("05.1", lambda t: dict(t["function"]), "rename `parameters`"),
     ("05.1", _tool_pops, "changed the dict it was given"),
@@ -807,6 +815,15 @@ def _events_loop(events):
         if event.get("type") == "content_block_delta" and delta.get("type") == "text_delta":
             text += delta["text"]
     return text
+
+
+def _events_as_sdk_types(events):  # used to be refused: the check's tool stream began with no valid message_start
+    from anthropic.types import RawContentBlockDeltaEvent, RawMessageStreamEvent, TextDelta
+    from pydantic import TypeAdapter
+
+    parsed = [TypeAdapter(RawMessageStreamEvent).validate_python(e) for e in events if e["type"] != "ping"]
+    return "".join(e.delta.text for e in parsed
+                   if isinstance(e, RawContentBlockDeltaEvent) and isinstance(e.delta, TextDelta))
 
 
 def _tool_custom(tool):  # issue 17: {"type": "object"} for no parameters, and "type": "custom"
@@ -1082,6 +1099,7 @@ RIGHT = [
     ("04.1", _collect_loop),
     ("04.2", lambda arrivals: [next((t for t, x in arrivals if x != ""), None), max(t for t, _ in arrivals)]),
     ("04.3", _events_loop),
+    ("04.3", _events_as_sdk_types),
     ("05.1", _tool_custom),
     ("05.1", _tool_empty_description),
     ("05.2", _calls_match),
@@ -1168,6 +1186,22 @@ def test_an_answer_that_sets_environment_variables_leaves_them_as_they_were(monk
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     assert not run("01.2", _client_from_environment).passed
     assert os.environ["OPENAI_API_KEY"] == "sk-learner-own-key" and "OPENAI_BASE_URL" not in os.environ
+    # an answer that raised after setting them left them set, and later cells called 127.0.0.1:11434 as "not-needed"
+    assert "your code raised TypeError" in run("01.2", _client_from_environment_positional).message
+    assert os.environ["OPENAI_API_KEY"] == "sk-learner-own-key" and "OPENAI_BASE_URL" not in os.environ
+
+
+def test_a_client_that_reads_the_servers_url_is_not_shown_its_secret(monkeypatch):
+    """01.2 in record or capped live mode: the nudge printed OPENAI_BASE_URL with the server's per-kernel secret."""
+    from types import SimpleNamespace
+
+    from lessonlib.config import _ACTIVE
+
+    token = "FAKEkernelSecret0123456"  # made up: not a key
+    monkeypatch.setitem(_ACTIVE, "server", SimpleNamespace(token=token))
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:41234/{token}/openai/v1")
+    result = run("01.2", _openai_client_without_base_url)
+    assert not result.passed and token not in result.message and "/<secret>/openai/v1" in result.message, result.message
 
 
 def test_a_jpeg_fallback_is_not_told_about_webp():

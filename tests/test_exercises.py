@@ -258,3 +258,24 @@ def test_a_nudge_never_shows_a_key_shaped_value():
     result = run("01.1", leaks)
     assert not result.passed and "ValueError" in result.message, result.message
     assert key not in result.message and "sk-proj-…(40 chars)" in result.message
+
+
+def test_04_checks_work_on_a_cassette_recorded_in_record_mode(tmp_path, monkeypatch):
+    # record mode writes no notes, and every 04 check then said "the check could not use what your code returned
+    # (RuntimeError: ... no interaction noted 'guarded loop'; re-render it.)" to a correct answer
+    import yaml
+
+    from lessonlib.exercises import fixtures
+
+    data = yaml.safe_load((ROOT / "notebooks" / "cassettes" / "04_streaming.yaml").read_text(encoding="utf-8"))
+    for item in data["interactions"]:
+        item.pop("note", None)
+    (tmp_path / "04_streaming.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("LESSON_CASSETTE_DIR", str(tmp_path))
+    fixtures.interactions.cache_clear()
+    try:
+        for exercise_id, answer in _load(ROOT / "solutions" / "04_streaming.py").ANSWERS.items():
+            result = run(exercise_id, answer)
+            assert result.passed, f"{exercise_id}: {result.message}"
+    finally:
+        fixtures.interactions.cache_clear()

@@ -45,18 +45,24 @@ def _make_client(fn):
     import openai
 
     before = dict(os.environ)
-    client = call(fn, "http://127.0.0.1:11434/v1", want="an openai.OpenAI client", returns=openai.OpenAI)
-    changed = sorted(name for name in {*before, *os.environ} if before.get(name) != os.environ.get(name))
-    for name in changed:  # put the kernel's environment back: a later cell must not get "not-needed" as its key
-        if name in before:
-            os.environ[name] = before[name]
-        else:
-            del os.environ[name]
+    try:
+        client = call(fn, "http://127.0.0.1:11434/v1", want="an openai.OpenAI client", returns=openai.OpenAI)
+    finally:  # also when the answer raised
+        changed = sorted(name for name in {*before, *os.environ} if before.get(name) != os.environ.get(name))
+        for name in changed:  # put the kernel's environment back: a later cell must not get "not-needed" as its key
+            if name in before:
+                os.environ[name] = before[name]
+            else:
+                del os.environ[name]
     if changed:
         raise NotYet(f"your function changed the environment ({', '.join(changed)}; the check put it back): "
                      "pass base_url= and api_key= to OpenAI(...) instead.")
     if str(client.base_url).rstrip("/") != "http://127.0.0.1:11434/v1":
-        raise NotYet(f"the client sends requests to {client.base_url}; pass base_url= to OpenAI(...).")
+        from lessonlib.config import _ACTIVE
+
+        token = getattr(_ACTIVE.get("server"), "token", "")  # record and capped live mode: the URL holds a secret
+        url = str(client.base_url).replace(token, "<secret>") if token else client.base_url
+        raise NotYet(f"the client sends requests to {url}; pass base_url= to OpenAI(...).")
     if client.api_key != "not-needed":
         raise NotYet("pass api_key='not-needed' so the client does not read (or need) OPENAI_API_KEY.")
     return "that is all a local OpenAI-compatible server needs."

@@ -71,6 +71,7 @@ def _(fn: Any) -> str:
 
 _TOOL_EVENTS: list[dict[str, Any]] = [
     {"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant", "content": [],
+                                          "model": "claude-haiku-5-5", "stop_reason": None, "stop_sequence": None,
                                           "usage": {"input_tokens": 402, "output_tokens": 1}}},
     {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
     {"type": "ping"},

@@ -79,7 +79,8 @@ def _check_tool_param(out: dict[str, Any]) -> None:
                "rather than editing the one you were given.")
 def _check_tool_conversion(fn: Any) -> str:
     cases = [
-        (OPENAI_WEATHER, "the weather tool", ""),
+        (OPENAI_WEATHER, "the weather tool", "OpenAI's tool has only 'type' and 'function' at the top, and name, "
+                                             "description and parameters inside tool['function']."),
         (OPENAI_NO_DESCRIPTION, "a tool without a description",
          "description is optional in both APIs, so copy it only when it is there."),
         (OPENAI_NO_ARGS, "a tool without `parameters`", "OpenAI allows leaving parameters out, so use .get() and a default."),
