@@ -423,3 +423,16 @@ def test_search_finds_a_term_of_one_notebook(driver, server):
     box.send_keys("zzqx-no-such-word")
     WebDriverWait(driver, 10).until(
         lambda d: "No match" in d.find_element(By.ID, "site-search-results").text)
+
+
+@needs_browser
+def test_search_snippets_show_text_not_tags(driver, server):
+    # "create a message" showed "ark>createark>": the term "a" was marked inside the <mark> tags of "create"
+    driver.get(f"{server['url']}/index.html")
+    driver.find_element(By.ID, "site-search").send_keys("create a message")
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.site-search-hit"))
+    snippets = driver.find_elements(By.CSS_SELECTOR, ".site-search-hit .snippet")
+    shown = [s.text for s in snippets if "ark>" in s.text or "&amp;" in s.text]
+    assert not shown, f"search snippets show markup: {shown[:2]}"
+    marks = {m.text.lower() for s in snippets for m in s.find_elements(By.TAG_NAME, "mark")}
+    assert {"create", "a"} <= marks <= {"create", "a", "message"}, marks

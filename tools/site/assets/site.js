@@ -40,12 +40,15 @@
     for (var k = 0; k < terms.length && at === -1; k++) at = lower.indexOf(terms[k]);
     if (at === -1) return escapeHtml(text.slice(0, 140)) + (text.length > 140 ? "…" : "");
     var start = Math.max(0, at - 60), end = Math.min(text.length, at + 100);
-    var piece = escapeHtml(text.slice(start, end));
-    terms.forEach(function (term) {
-      var re = new RegExp(escapeHtml(term).replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
-      piece = piece.replace(re, function (m) { return "<mark>" + m + "</mark>"; });
-    });
-    return (start ? "…" : "") + piece + (end < text.length ? "…" : "");
+    // One pass over the plain text, longest term first: marking term by term in the escaped piece let a later
+    // term ("a" in "create a message") match inside an earlier <mark> or an &amp;, and the snippet showed tags.
+    var re = new RegExp("(" + terms.slice().sort(function (a, b) { return b.length - a.length; }).map(function (term) {
+      return term.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }).join("|") + ")", "gi");
+    var marked = text.slice(start, end).split(re).map(function (part, i) {  // odd parts are the matches
+      return i % 2 ? "<mark>" + escapeHtml(part) + "</mark>" : escapeHtml(part);
+    }).join("");
+    return (start ? "…" : "") + marked + (end < text.length ? "…" : "");
   }
 
   // Every term must occur (case-insensitive, as a substring) in a section's heading or text.
