@@ -436,3 +436,17 @@ def test_search_snippets_show_text_not_tags(driver, server):
     assert not shown, f"search snippets show markup: {shown[:2]}"
     marks = {m.text.lower() for s in snippets for m in s.find_elements(By.TAG_NAME, "mark")}
     assert {"create", "a"} <= marks <= {"create", "a", "message"}, marks
+
+
+@needs_browser
+def test_search_counts_the_pages_of_every_match(driver, server, site):
+    # "model" said "116 sections in 6 pages": the pages were counted among the 30 results listed, not all 11
+    index = json.loads((site / "search-index.json").read_text(encoding="utf-8"))
+    hits = [s for s in index["sections"] if "model" in s["t"].lower() or "model" in s["x"].lower()]
+    pages = len({s["p"] for s in hits})
+    assert len(hits) > 30 and pages > 1, "pick a term that matches more sections than the results list"
+    driver.get(f"{server['url']}/index.html")
+    driver.find_element(By.ID, "site-search").send_keys("model")
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.site-search-hit"))
+    summary = driver.find_element(By.CSS_SELECTOR, "#site-search-results > p").text
+    assert summary == f"{len(hits)} sections in {pages} pages, the first 30 below", summary

@@ -66,8 +66,11 @@
       hits.push({ s: s, score: score });
     });
     hits.sort(function (a, b) { return b.score - a.score || a.s.p - b.s.p; });
-    return hits.map(function (h) { return h.s; }).concat().slice(0, MAX_RESULTS).map(function (s) {
-      return { section: s, page: index.pages[s.p], terms: terms, total: hits.length };
+    var pages = {};  // over every hit, not only the ones listed
+    hits.forEach(function (h) { pages[h.s.p] = 1; });
+    return hits.slice(0, MAX_RESULTS).map(function (h) {
+      return { section: h.s, page: index.pages[h.s.p], terms: terms, total: hits.length,
+               pages: Object.keys(pages).length };
     });
   }
 
@@ -81,10 +84,10 @@
         box.innerHTML = "<p>No match for <strong>" + escapeHtml(query) + "</strong>.</p>";
         return;
       }
-      var pages = {};
-      results.forEach(function (r) { pages[r.page.u] = 1; });
-      var html = "<p>" + results[0].total + (results[0].total === 1 ? " section" : " sections") + " in " +
-        Object.keys(pages).length + (Object.keys(pages).length === 1 ? " page" : " pages") + "</p><ol>";
+      var total = results[0].total, pages = results[0].pages;
+      var html = "<p>" + total + (total === 1 ? " section" : " sections") + " in " + pages +
+        (pages === 1 ? " page" : " pages") + (total > results.length ? ", the first " + results.length + " below" : "") +
+        "</p><ol>";
       results.forEach(function (r) {
         var href = r.page.u + (r.section.a ? "#" + r.section.a : "");
         html += '<li><a class="site-search-hit" href="' + escapeHtml(href) + '" data-page="' + escapeHtml(r.page.u) + '">' +
