@@ -305,6 +305,8 @@ return JSON.stringify({
   pager: Array.from(document.querySelectorAll('.site-pager-bottom a')).map(a => a.getAttribute('href')),
   toc: document.querySelectorAll('.site-toc > ol > li').length,
   resources: performance.getEntriesByType('resource').map(e => e.name),
+  cut: Array.from(content.querySelectorAll('.jp-InputArea-editor pre')).filter(pre => pre.scrollWidth > pre.clientWidth
+    && !/auto|scroll/.test(getComputedStyle(pre).overflowX)).map(pre => pre.textContent.trim().slice(0, 80)),
 });
 """
 
@@ -353,6 +355,8 @@ def test_page_in_the_browser(driver, server, site, name):
     assert not outside, f"{name}: requests that leave the local server: {outside}"
     broken = [i["src"][:80] for i in state["images"] if not i["ok"]]
     assert not broken, f"{name}: images that did not load: {broken}"
+    # a code line wider than the page was cut off where it left the cell, with no way to scroll to its end
+    assert not state["cut"], f"{name}: code cells whose long lines cannot be read to the end: {state['cut'][:3]}"
 
     assert "authored" in state["banner"] and "Where the recordings come from" in state["banner"], state["banner"]
     banner_link = driver.find_element(By.CSS_SELECTOR, ".site-banner a").get_attribute("href")
