@@ -127,6 +127,17 @@ def _norm(text: str) -> str:
     return " ".join(ANSI.sub("", text).split())
 
 
+def _as_jupyterlab_shows(stream: str) -> str:
+    """A stream as JupyterLab shows it: a carriage return goes back to the start of its line (a progress bar)."""
+    lines = []
+    for line in stream.split("\n"):
+        shown = ""
+        for part in line.split("\r"):
+            shown = part + shown[len(part):]
+        lines.append(shown)
+    return "\n".join(lines)
+
+
 def _ids(page_html: str) -> set[str]:
     return {html.unescape(m) for m in re.findall(r'\sid="([^"]*)"', page_html)}
 
@@ -187,6 +198,19 @@ def test_solutions_are_not_inlined(site):
         assert checks >= 2 and marked == checks, (
             f"{name}: {marked} check cells marked on the page, {checks} in the notebook")
         assert re.search(r"celltag_site-exercise-stub", page), f"{name}: no exercise stub is marked"
+
+
+def test_a_progress_bar_shows_its_last_state(site):
+    # 10's tqdm bar, states separated by \r, showed every state, one a line; JupyterLab shows only the last
+    from bs4 import BeautifulSoup
+
+    bars = [(name, o.text) for name in NOTEBOOKS for c in _notebook(name).cells for o in c.get("outputs", [])
+            if o.output_type == "stream" and re.search(r"\r[^\n]", o.text)]
+    assert bars, "no stored output has a progress bar any more: this test checks nothing"
+    for name, text in bars:
+        soup = BeautifulSoup((site / f"{name}.html").read_text(encoding="utf-8"), "html.parser")
+        shown = [_norm(pre.get_text().replace("\r", "\n")) for pre in soup.select(".jp-OutputArea-output pre")]
+        assert _norm(_as_jupyterlab_shows(text)) in shown, f"{name}: the bar is not shown as JupyterLab shows it"
 
 
 def test_repository_links(tmp_path):
@@ -281,6 +305,8 @@ return JSON.stringify({
   pager: Array.from(document.querySelectorAll('.site-pager-bottom a')).map(a => a.getAttribute('href')),
   toc: document.querySelectorAll('.site-toc > ol > li').length,
   resources: performance.getEntriesByType('resource').map(e => e.name),
+  cut: Array.from(content.querySelectorAll('.jp-InputArea-editor pre')).filter(pre => pre.scrollWidth > pre.clientWidth
+    && !/auto|scroll/.test(getComputedStyle(pre).overflowX)).map(pre => pre.textContent.trim().slice(0, 80)),
 });
 """
 
@@ -303,7 +329,7 @@ def _requests(perf_log: list[dict], base: str) -> list[str]:
 def _expected(output) -> str | None:
     """The text an output must show (normalised), or None when only its presence is checked."""
     if output.output_type == "stream":
-        return _norm(output.text)
+        return _norm(_as_jupyterlab_shows(output.text))
     if output.output_type == "error":
         return None
     data = output.get("data", {})
@@ -329,6 +355,8 @@ def test_page_in_the_browser(driver, server, site, name):
     assert not outside, f"{name}: requests that leave the local server: {outside}"
     broken = [i["src"][:80] for i in state["images"] if not i["ok"]]
     assert not broken, f"{name}: images that did not load: {broken}"
+    # a code line wider than the page was cut off where it left the cell, with no way to scroll to its end
+    assert not state["cut"], f"{name}: code cells whose long lines cannot be read to the end: {state['cut'][:3]}"
 
     assert "authored" in state["banner"] and "Where the recordings come from" in state["banner"], state["banner"]
     banner_link = driver.find_element(By.CSS_SELECTOR, ".site-banner a").get_attribute("href")
@@ -423,3 +451,30 @@ def test_search_finds_a_term_of_one_notebook(driver, server):
     box.send_keys("zzqx-no-such-word")
     WebDriverWait(driver, 10).until(
         lambda d: "No match" in d.find_element(By.ID, "site-search-results").text)
+
+
+@needs_browser
+def test_search_snippets_show_text_not_tags(driver, server):
+    # "create a message" showed "ark>createark>": the term "a" was marked inside the <mark> tags of "create"
+    driver.get(f"{server['url']}/index.html")
+    driver.find_element(By.ID, "site-search").send_keys("create a message")
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.site-search-hit"))
+    snippets = driver.find_elements(By.CSS_SELECTOR, ".site-search-hit .snippet")
+    shown = [s.text for s in snippets if "ark>" in s.text or "&amp;" in s.text]
+    assert not shown, f"search snippets show markup: {shown[:2]}"
+    marks = {m.text.lower() for s in snippets for m in s.find_elements(By.TAG_NAME, "mark")}
+    assert {"create", "a"} <= marks <= {"create", "a", "message"}, marks
+
+
+@needs_browser
+def test_search_counts_the_pages_of_every_match(driver, server, site):
+    # "model" said "116 sections in 6 pages": the pages were counted among the 30 results listed, not all 11
+    index = json.loads((site / "search-index.json").read_text(encoding="utf-8"))
+    hits = [s for s in index["sections"] if "model" in s["t"].lower() or "model" in s["x"].lower()]
+    pages = len({s["p"] for s in hits})
+    assert len(hits) > 30 and pages > 1, "pick a term that matches more sections than the results list"
+    driver.get(f"{server['url']}/index.html")
+    driver.find_element(By.ID, "site-search").send_keys("model")
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.site-search-hit"))
+    summary = driver.find_element(By.CSS_SELECTOR, "#site-search-results > p").text
+    assert summary == f"{len(hits)} sections in {pages} pages, the first 30 below", summary

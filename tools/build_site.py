@@ -101,6 +101,7 @@ def resolve_repo(cli: str | None, env: dict | None = None, root: Path = ROOT) ->
 def _exporter() -> HTMLExporter:
     config = Config()
     config.ExtractOutputPreprocessor.enabled = True  # plots become PNG files beside the page
+    config.CoalesceStreamsPreprocessor.enabled = True  # as JupyterLab: a progress bar's \r shows its last state
     config.HTMLExporter.exclude_anchor_links = False
     return HTMLExporter(config=config, template_name="course",
                         extra_template_basedirs=[str(SITE_SRC / "templates")])

@@ -40,12 +40,15 @@
     for (var k = 0; k < terms.length && at === -1; k++) at = lower.indexOf(terms[k]);
     if (at === -1) return escapeHtml(text.slice(0, 140)) + (text.length > 140 ? "…" : "");
     var start = Math.max(0, at - 60), end = Math.min(text.length, at + 100);
-    var piece = escapeHtml(text.slice(start, end));
-    terms.forEach(function (term) {
-      var re = new RegExp(escapeHtml(term).replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
-      piece = piece.replace(re, function (m) { return "<mark>" + m + "</mark>"; });
-    });
-    return (start ? "…" : "") + piece + (end < text.length ? "…" : "");
+    // One pass over the plain text, longest term first: marking term by term in the escaped piece let a later
+    // term ("a" in "create a message") match inside an earlier <mark> or an &amp;, and the snippet showed tags.
+    var re = new RegExp("(" + terms.slice().sort(function (a, b) { return b.length - a.length; }).map(function (term) {
+      return term.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }).join("|") + ")", "gi");
+    var marked = text.slice(start, end).split(re).map(function (part, i) {  // odd parts are the matches
+      return i % 2 ? "<mark>" + escapeHtml(part) + "</mark>" : escapeHtml(part);
+    }).join("");
+    return (start ? "…" : "") + marked + (end < text.length ? "…" : "");
   }
 
   // Every term must occur (case-insensitive, as a substring) in a section's heading or text.
@@ -63,8 +66,11 @@
       hits.push({ s: s, score: score });
     });
     hits.sort(function (a, b) { return b.score - a.score || a.s.p - b.s.p; });
-    return hits.map(function (h) { return h.s; }).concat().slice(0, MAX_RESULTS).map(function (s) {
-      return { section: s, page: index.pages[s.p], terms: terms, total: hits.length };
+    var pages = {};  // over every hit, not only the ones listed
+    hits.forEach(function (h) { pages[h.s.p] = 1; });
+    return hits.slice(0, MAX_RESULTS).map(function (h) {
+      return { section: h.s, page: index.pages[h.s.p], terms: terms, total: hits.length,
+               pages: Object.keys(pages).length };
     });
   }
 
@@ -78,10 +84,10 @@
         box.innerHTML = "<p>No match for <strong>" + escapeHtml(query) + "</strong>.</p>";
         return;
       }
-      var pages = {};
-      results.forEach(function (r) { pages[r.page.u] = 1; });
-      var html = "<p>" + results[0].total + (results[0].total === 1 ? " section" : " sections") + " in " +
-        Object.keys(pages).length + (Object.keys(pages).length === 1 ? " page" : " pages") + "</p><ol>";
+      var total = results[0].total, pages = results[0].pages;
+      var html = "<p>" + total + (total === 1 ? " section" : " sections") + " in " + pages +
+        (pages === 1 ? " page" : " pages") + (total > results.length ? ", the first " + results.length + " below" : "") +
+        "</p><ol>";
       results.forEach(function (r) {
         var href = r.page.u + (r.section.a ? "#" + r.section.a : "");
         html += '<li><a class="site-search-hit" href="' + escapeHtml(href) + '" data-page="' + escapeHtml(r.page.u) + '">' +
