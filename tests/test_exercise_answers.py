@@ -207,6 +207,20 @@ class _FloatPosting(BaseModel):
     skills: list[str]
 
 
+class _SalaryWithDefault(BaseModel):  # a default inside Salary passed: only the top-level keys were tried without
+    min: int
+    max: int
+    currency: str = "USD"
+
+
+class _DefaultCurrency(BaseModel):
+    title: str
+    level: Literal["junior", "mid", "senior"]
+    remote: bool
+    salary: _SalaryWithDefault
+    skills: list[str]
+
+
 class _Level(str, Enum):
     junior = "junior"
     mid = "mid"
@@ -700,6 +714,7 @@ WRONG = [
     ("06.1", _WithDefault, "without 'remote'"),
     ("06.1", _FloatPosting, "should be an int"),
     ("06.1", _StrictWithDefault, "without 'remote'"),
+    ("06.1", _DefaultCurrency, "without 'salary.currency'"),
     ("06.1", _SalaryOk, "does not accept JOB_JSON"),
     ("06.1", lambda: None, "pass the class itself"),
     ("06.2", _ForgetsReturn, "your validator must return the value"),

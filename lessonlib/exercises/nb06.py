@@ -91,10 +91,13 @@ def _(model: Any) -> str:
     if not _rejects(model, {**data, "level": "wizard"}):
         raise NotYet("your model accepted level='wizard'. Only junior, mid and senior are allowed: "
                      "annotate it with typing.Literal['junior', 'mid', 'senior'].")
-    for key in data:
-        if not _rejects(model, {k: v for k, v in data.items() if k != key}):
+    pay = data["salary"]  # its keys are required too
+    cut = [(key, {k: v for k, v in data.items() if k != key}) for key in data]
+    cut += [(f"salary.{key}", {**data, "salary": {k: v for k, v in pay.items() if k != key}}) for key in pay]
+    for key, posting_without in cut:
+        if not _rejects(model, posting_without):
             raise NotYet(f"your model accepted a posting without {key!r}: drop the default so every key is required.")
-    if not _rejects(model, {**data, "salary": {**data["salary"], "min": "a lot"}}):
+    if not _rejects(model, {**data, "salary": {**pay, "min": "a lot"}}):
         raise NotYet("your model accepted salary.min='a lot'; make min and max ints.")
     return "that class can go straight into chat.completions.parse(response_format=...) or messages.parse(output_format=...)."
 
