@@ -577,6 +577,14 @@ async def _retry_keeps_first_error(call, items, attempts=2):  # puts back only t
     return results
 
 
+async def _retry_failures_as_indexes(call, items, attempts=2):  # its own TypeError was told "use return_exceptions"
+    results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)
+    for _ in range(attempts - 1):
+        for i in [r for r in results if isinstance(r, Exception)]:  # the exceptions, not their indexes
+            results[i] = (await asyncio.gather(call(items[i]), return_exceptions=True))[0]
+    return results
+
+
 async def _retry_one_at_a_time(call, items, attempts=2):
     results = []
     for x in items:
@@ -777,6 +785,7 @@ WRONG = [
     ("10.2", _retry_one_round_too_few, "'e' should be tried 3 times in all, not 2"),
     ("10.2", _retry_one_at_a_time, "start all of them together"),
     ("10.2", _retry_keeps_first_error, "keep the last one, from its third try"),
+    ("10.2", _retry_failures_as_indexes, "your code raised TypeError: list indices must be integers"),
     ("10.3", lambda n, c, latency: n / c * latency, "waves of 2, 2 and 1"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency, "concurrency None means no limit"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency if c else 0.0, "no limit: everything in one wave"),
