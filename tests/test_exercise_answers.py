@@ -296,6 +296,17 @@ def _parse_requires_brace(completion):
     return json.loads(content)
 
 
+def _parse_dict_access(completion):  # a crash on the complete answer was told "It should return None instead"
+    choice = completion.choices[0]
+    if choice["finish_reason"] != "stop":
+        return None
+    try:
+        data = json.loads(choice["message"]["content"])
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _parse_trusts_finished_json(completion):  # checks finish_reason, but json.loads can still raise
     choice = completion.choices[0]
     if choice.finish_reason != "stop" or choice.message.content is None:
@@ -732,6 +743,8 @@ WRONG = [
     ("06.3", lambda c: json.loads(c.choices[0].message.content), "should return None instead"),
     ("06.3", _parse_without_catching, "expected None"),
     ("06.3", _parse_requires_brace, "leading whitespace it returned None"),
+    ("06.3", _parse_dict_access, "on a complete JSON answer your function raised TypeError: 'Choice' object is not "
+     "subscriptable. It should return the parsed dict."),
     ("06.3", _parse_trusts_finished_json, "on a finished answer that is not valid JSON (a trailing comma) your "
      "function raised JSONDecodeError"),
     ("07.1", _chat_user_only, "only one message was added"),

@@ -171,8 +171,9 @@ def _(fn: Any) -> str:
          completion('{"name": "Maya Patel", "age": 38,}'), None),
     ]
     for label, case, expected in cases:
+        should = "None instead, so the caller can fall back" if expected is None else "the parsed dict"
         out = call(fn, case, none_ok=True, raises={Exception: f"on {label} your function raised "
-                   "{exc.__class__.__name__}: {exc}. It should return None instead, so the caller can fall back."})
+                   f"{{exc.__class__.__name__}}: {{exc}}. It should return {should}."})
         if expected is None:
             compare(out, None, otherwise=f"on {label} it returned {type(out).__name__} {str(out)[:60]!r}; expected None.")
         else:
