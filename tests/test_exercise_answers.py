@@ -448,6 +448,10 @@ def _sniff_riff_only(data):
     return None
 
 
+def _sniff_str_magic(data):  # a PNG that raised was told "Return None for anything it does not recognise"
+    return "image/png" if data.startswith("\x89PNG") else None
+
+
 def _sniff_by_index(data):  # data[0] raises IndexError on an empty file
     if data[0] == 0x89:
         return "image/png"
@@ -767,6 +771,8 @@ WRONG = [
     ("08.2", _sniff_jpeg_fallback, "you returned 'image/jpeg'; expected None"),
     ("08.2", _sniff_format_names, "not a format name"),
     ("08.2", _sniff_by_index, "for an empty file (starts with b'') your function raised IndexError"),
+    ("08.2", _sniff_str_magic, "raised TypeError: startswith first arg must be bytes or a tuple of bytes, not str. "
+     "It should return 'image/png'."),
     ("08.3", _fit_enlarges, "never enlarge"),
     ("08.3", lambda w, h, m: (w * min(1, m / max(w, h)), h * min(1, m / max(w, h))), "whole numbers"),
     ("08.3", _fit_zero_side, "at least 1 pixel"),
