@@ -480,6 +480,16 @@ def _retry_status_only(err):
     return err.status_code in (408, 409, 429) or err.status_code >= 500
 
 
+def _retry_headers_typo(err):  # err.headers on a 429 was told "check isinstance(err, APIConnectionError) first"
+    import anthropic
+
+    if isinstance(err, (openai.APIConnectionError, anthropic.APIConnectionError)):
+        return True
+    if isinstance(err, (openai.APIStatusError, anthropic.APIStatusError)):
+        return err.headers.get("x-should-retry") == "true" or err.status_code in (408, 409, 429) or err.status_code >= 500
+    return False
+
+
 def _retry_no_header(err):
     if isinstance(err, (openai.APIConnectionError,)) or type(err).__name__ in ("APIConnectionError", "APITimeoutError"):
         return True
@@ -779,6 +789,7 @@ WRONG = [
     ("08.3", lambda w, h, m: (min(w, m), min(h, m)), "Scale both sides by the same factor"),
     ("09.1", _retry_status_only, "check isinstance(err, APIConnectionError) first"),
     ("09.1", _retry_no_header, "x-should-retry"),
+    ("09.1", _retry_headers_typo, "your code raised AttributeError: 'RateLimitError' object has no attribute 'headers'"),
     ("09.1", _retry_classic, "409"),
     ("09.1", lambda err: "yes", "return True or False"),
     ("09.2", _wait_uncapped, "MAX_RETRY_DELAY caps"),
