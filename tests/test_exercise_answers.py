@@ -624,6 +624,12 @@ async def _retry_one_at_a_time(call, items, attempts=2):
     return results
 
 
+def _wall_time_range_of_float(n, concurrency, latency):  # its TypeError was told "concurrency None means no limit"
+    if concurrency is None:
+        return latency if n else 0.0
+    return sum(latency for _ in range(n / concurrency))
+
+
 WRONG = [
     ("01.1", lambda env: {n: env.get(n) for n in KEYS}, "contains the key itself"),
     ("01.1", lambda env: {"openai": bool(env.get(KEYS[0])), "anthropic": bool(env.get(KEYS[1]))}, "keys should be exactly"),
@@ -817,6 +823,7 @@ WRONG = [
     ("10.2", _retry_keeps_first_error, "keep the last one, from its third try"),
     ("10.2", _retry_failures_as_indexes, "your code raised TypeError: list indices must be integers"),
     ("10.3", lambda n, c, latency: n / c * latency, "waves of 2, 2 and 1"),
+    ("10.3", _wall_time_range_of_float, "your code raised TypeError: 'float' object cannot be interpreted as an integer"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency, "concurrency None means no limit"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency if c else 0.0, "no limit: everything in one wave"),
     ("10.3", lambda n, c, latency: latency if c is None else math.ceil(n / c) * latency,
