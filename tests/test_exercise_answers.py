@@ -373,6 +373,20 @@ def _count_list_crashes(messages, model="gpt-4o"):
     return total
 
 
+def _count_calls_as_objects(messages, model="gpt-4o"):  # was told to handle None content, which it did
+    total = 0
+    for msg in messages:
+        total += 4
+        content = msg.get("content")
+        if isinstance(content, str):
+            total += count_text(content, model)
+        elif isinstance(content, list):
+            total += sum(count_text(p["text"], model) for p in content if p.get("type") == "text")
+        for c in msg.get("tool_calls") or []:
+            total += count_text(c.function.name, model) + count_text(c.function.arguments, model)
+    return total
+
+
 def _count_image_as_text(messages, model="gpt-4o"):
     total = 0
     for msg in messages:
@@ -775,6 +789,7 @@ WRONG = [
     ("07.2", _count_no_tool_calls, "you counted only the overhead"),
     ("07.2", _count_list_crashes, "when content is a list"),
     ("07.2", _count_image_as_text, "Keep 4 per message"),
+    ("07.2", _count_calls_as_objects, "raise AttributeError: 'dict' object has no attribute 'function'; "),
     ("07.3", _trim_drops_tools_only, "opens with an 'assistant' message"),
     ("07.3", _trim_last_user_only, "cut only as much as you must"),
     ("07.3", _trim_no_system, "the system prompt is not first"),
