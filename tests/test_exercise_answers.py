@@ -565,6 +565,17 @@ async def _gather_semaphore_per_task(coros, limit):  # issue 17: a new Semaphore
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+async def _gather_tasks_first(coros, limit):  # was told only "not around the whole gather", which it was not
+    sem = asyncio.Semaphore(limit)
+    tasks = [asyncio.create_task(c) for c in coros]  # started here, before the semaphore
+
+    async def one(task):
+        async with sem:
+            return await task
+
+    return await asyncio.gather(*(one(t) for t in tasks))
+
+
 _NOTEBOOK_SEM = asyncio.Semaphore(2)  # 10_async defines `sem = asyncio.Semaphore(2)` just above the exercise
 
 
@@ -827,6 +838,7 @@ WRONG = [
     ("10.1", lambda coros, limit: asyncio.gather(*coros), "running at the same time"),
     ("10.1", _gather_semaphore_per_task, "the semaphore is not shared: create one outside and use it in every task"),
     ("10.1", _gather_around_whole_gather, "acquire a semaphore around each `await`"),
+    ("10.1", _gather_tasks_first, "nor around a task (asyncio.create_task starts its coroutine at once)"),
     ("10.1", _gather_notebook_semaphore, "never reads `limit`: create one asyncio.Semaphore(limit) inside it"),
     ("10.1", _gather_without_await, "instead of its result: await it, e.g. `return await asyncio.gather(...)`"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items)), "must not sink the batch"),

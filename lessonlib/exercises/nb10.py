@@ -97,7 +97,8 @@ def _(fn: Any) -> str:
         if tracker.peak > limit:
             fix = (", so the semaphore is not shared: create one outside and use it in every task"
                    if _semaphore_per_task(fn)
-                   else ": acquire a semaphore around each `await`, not around the whole gather")
+                   else ": acquire a semaphore around each `await`, not around the whole gather nor around a task "
+                        "(asyncio.create_task starts its coroutine at once)")
             raise NotYet(f"with limit={limit}, {tracker.peak} fake calls were running at the same time{fix}.")
         if tracker.peak < want_peak:
             raise NotYet(f"with limit={limit} at most {tracker.peak} call(s) ever ran at once, so the batch "
