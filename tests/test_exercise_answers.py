@@ -996,6 +996,14 @@ class _StrictPosting(BaseModel):  # strict mode and an Enum: JSON's "senior" is 
     skills: list[str]
 
 
+class _TuplePosting(BaseModel):  # skills as a tuple, which JSON's array validates into: was "should be a list"
+    title: str
+    level: Literal["junior", "mid", "senior"]
+    remote: bool
+    salary: _Salary
+    skills: tuple[str, ...]
+
+
 class _SalaryAliased(BaseModel):  # min and max would shadow the builtins: other names, JSON's keys as aliases
     minimum: int = Field(alias="min")
     maximum: int = Field(alias="max")
@@ -1181,6 +1189,7 @@ RIGHT = [
     ("06.1", _JobPosting),
     ("06.1", _StrictPosting),
     ("06.1", _PostingAliased),
+    ("06.1", _TuplePosting),
     ("06.2", _TaggedAnnotated),
     ("06.3", _parse_isinstance),
     ("07.1", _chat_append_after),

@@ -86,7 +86,7 @@ def _(model: Any) -> str:
     if _field(posting, "remote") is not True:
         raise NotYet("remote should be a bool: annotate it `remote: bool`.")
     skills = _field(posting, "skills")
-    if not (isinstance(skills, list) and all(isinstance(s, str) for s in skills)):
+    if not (isinstance(skills, (list, tuple)) and all(isinstance(s, str) for s in skills)):
         raise NotYet("skills should be a list of strings: `skills: list[str]`.")
     if not _rejects(model, {**data, "level": "wizard"}):
         raise NotYet("your model accepted level='wizard'. Only junior, mid and senior are allowed: "
