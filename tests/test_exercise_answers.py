@@ -213,6 +213,20 @@ class _FloatPosting(BaseModel):
     skills: list[str]
 
 
+class _SalaryWithDefault(BaseModel):  # a default inside Salary passed: only the top-level keys were tried without
+    min: int
+    max: int
+    currency: str = "USD"
+
+
+class _DefaultCurrency(BaseModel):
+    title: str
+    level: Literal["junior", "mid", "senior"]
+    remote: bool
+    salary: _SalaryWithDefault
+    skills: list[str]
+
+
 class _Level(str, Enum):
     junior = "junior"
     mid = "mid"
@@ -288,6 +302,17 @@ def _parse_requires_brace(completion):
     return json.loads(content)
 
 
+def _parse_dict_access(completion):  # a crash on the complete answer was told "It should return None instead"
+    choice = completion.choices[0]
+    if choice["finish_reason"] != "stop":
+        return None
+    try:
+        data = json.loads(choice["message"]["content"])
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _parse_trusts_finished_json(completion):  # checks finish_reason, but json.loads can still raise
     choice = completion.choices[0]
     if choice.finish_reason != "stop" or choice.message.content is None:
@@ -351,6 +376,20 @@ def _count_list_crashes(messages, model="gpt-4o"):
             total += count_text(msg["content"], model)
         for c in msg.get("tool_calls") or []:
             total += count_text(c["function"]["name"], model) + count_text(c["function"]["arguments"], model)
+    return total
+
+
+def _count_calls_as_objects(messages, model="gpt-4o"):  # was told to handle None content, which it did
+    total = 0
+    for msg in messages:
+        total += 4
+        content = msg.get("content")
+        if isinstance(content, str):
+            total += count_text(content, model)
+        elif isinstance(content, list):
+            total += sum(count_text(p["text"], model) for p in content if p.get("type") == "text")
+        for c in msg.get("tool_calls") or []:
+            total += count_text(c.function.name, model) + count_text(c.function.arguments, model)
     return total
 
 
@@ -429,6 +468,10 @@ def _sniff_riff_only(data):
     return None
 
 
+def _sniff_str_magic(data):  # a PNG that raised was told "Return None for anything it does not recognise"
+    return "image/png" if data.startswith("\x89PNG") else None
+
+
 def _sniff_by_index(data):  # data[0] raises IndexError on an empty file
     if data[0] == 0x89:
         return "image/png"
@@ -455,6 +498,16 @@ def _fit_zero_side(width, height, max_side):
 
 def _retry_status_only(err):
     return err.status_code in (408, 409, 429) or err.status_code >= 500
+
+
+def _retry_headers_typo(err):  # err.headers on a 429 was told "check isinstance(err, APIConnectionError) first"
+    import anthropic
+
+    if isinstance(err, (openai.APIConnectionError, anthropic.APIConnectionError)):
+        return True
+    if isinstance(err, (openai.APIStatusError, anthropic.APIStatusError)):
+        return err.headers.get("x-should-retry") == "true" or err.status_code in (408, 409, 429) or err.status_code >= 500
+    return False
 
 
 def _retry_no_header(err):
@@ -518,6 +571,17 @@ async def _gather_semaphore_per_task(coros, limit):  # issue 17: a new Semaphore
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+async def _gather_tasks_first(coros, limit):  # was told only "not around the whole gather", which it was not
+    sem = asyncio.Semaphore(limit)
+    tasks = [asyncio.create_task(c) for c in coros]  # started here, before the semaphore
+
+    async def one(task):
+        async with sem:
+            return await task
+
+    return await asyncio.gather(*(one(t) for t in tasks))
+
+
 _NOTEBOOK_SEM = asyncio.Semaphore(2)  # 10_async defines `sem = asyncio.Semaphore(2)` just above the exercise
 
 
@@ -569,6 +633,14 @@ async def _retry_keeps_first_error(call, items, attempts=2):  # puts back only t
     return results
 
 
+async def _retry_failures_as_indexes(call, items, attempts=2):  # its own TypeError was told "use return_exceptions"
+    results = await asyncio.gather(*(call(x) for x in items), return_exceptions=True)
+    for _ in range(attempts - 1):
+        for i in [r for r in results if isinstance(r, Exception)]:  # the exceptions, not their indexes
+            results[i] = (await asyncio.gather(call(items[i]), return_exceptions=True))[0]
+    return results
+
+
 async def _retry_one_at_a_time(call, items, attempts=2):
     results = []
     for x in items:
@@ -581,6 +653,12 @@ async def _retry_one_at_a_time(call, items, attempts=2):
         else:
             results.append(last)
     return results
+
+
+def _wall_time_range_of_float(n, concurrency, latency):  # its TypeError was told "concurrency None means no limit"
+    if concurrency is None:
+        return latency if n else 0.0
+    return sum(latency for _ in range(n / concurrency))
 
 
 WRONG = [
@@ -708,6 +786,7 @@ WRONG = [
     ("06.1", _WithDefault, "without 'remote'"),
     ("06.1", _FloatPosting, "should be an int"),
     ("06.1", _StrictWithDefault, "without 'remote'"),
+    ("06.1", _DefaultCurrency, "without 'salary.currency'"),
     ("06.1", _SalaryOk, "does not accept JOB_JSON"),
     ("06.1", lambda: None, "pass the class itself"),
     ("06.2", _ForgetsReturn, "your validator must return the value"),
@@ -717,6 +796,8 @@ WRONG = [
     ("06.3", lambda c: json.loads(c.choices[0].message.content), "should return None instead"),
     ("06.3", _parse_without_catching, "expected None"),
     ("06.3", _parse_requires_brace, "leading whitespace it returned None"),
+    ("06.3", _parse_dict_access, "on a complete JSON answer your function raised TypeError: 'Choice' object is not "
+     "subscriptable. It should return the parsed dict."),
     ("06.3", _parse_trusts_finished_json, "on a finished answer that is not valid JSON (a trailing comma) your "
      "function raised JSONDecodeError"),
     ("07.1", _chat_user_only, "only one message was added"),
@@ -727,6 +808,7 @@ WRONG = [
     ("07.2", _count_no_tool_calls, "you counted only the overhead"),
     ("07.2", _count_list_crashes, "when content is a list"),
     ("07.2", _count_image_as_text, "Keep 4 per message"),
+    ("07.2", _count_calls_as_objects, "raise AttributeError: 'dict' object has no attribute 'function'; "),
     ("07.3", _trim_drops_tools_only, "opens with an 'assistant' message"),
     ("07.3", _trim_last_user_only, "cut only as much as you must"),
     ("07.3", _trim_no_system, "the system prompt is not first"),
@@ -739,12 +821,15 @@ WRONG = [
     ("08.2", _sniff_jpeg_fallback, "you returned 'image/jpeg'; expected None"),
     ("08.2", _sniff_format_names, "not a format name"),
     ("08.2", _sniff_by_index, "for an empty file (starts with b'') your function raised IndexError"),
+    ("08.2", _sniff_str_magic, "raised TypeError: startswith first arg must be bytes or a tuple of bytes, not str. "
+     "It should return 'image/png'."),
     ("08.3", _fit_enlarges, "never enlarge"),
     ("08.3", lambda w, h, m: (w * min(1, m / max(w, h)), h * min(1, m / max(w, h))), "whole numbers"),
     ("08.3", _fit_zero_side, "at least 1 pixel"),
     ("08.3", lambda w, h, m: (min(w, m), min(h, m)), "Scale both sides by the same factor"),
     ("09.1", _retry_status_only, "check isinstance(err, APIConnectionError) first"),
     ("09.1", _retry_no_header, "x-should-retry"),
+    ("09.1", _retry_headers_typo, "your code raised AttributeError: 'RateLimitError' object has no attribute 'headers'"),
     ("09.1", _retry_classic, "409"),
     ("09.1", lambda err: "yes", "return True or False"),
     ("09.2", _wait_uncapped, "MAX_RETRY_DELAY caps"),
@@ -761,6 +846,7 @@ WRONG = [
     ("10.1", lambda coros, limit: asyncio.gather(*coros), "running at the same time"),
     ("10.1", _gather_semaphore_per_task, "the semaphore is not shared: create one outside and use it in every task"),
     ("10.1", _gather_around_whole_gather, "acquire a semaphore around each `await`"),
+    ("10.1", _gather_tasks_first, "nor around a task (asyncio.create_task starts its coroutine at once)"),
     ("10.1", _gather_notebook_semaphore, "never reads `limit`: create one asyncio.Semaphore(limit) inside it"),
     ("10.1", _gather_without_await, "instead of its result: await it, e.g. `return await asyncio.gather(...)`"),
     ("10.2", lambda call, items, attempts=2: asyncio.gather(*(call(x) for x in items)), "must not sink the batch"),
@@ -770,7 +856,9 @@ WRONG = [
     ("10.2", _retry_one_round_too_few, "'e' should be tried 3 times in all, not 2"),
     ("10.2", _retry_one_at_a_time, "start all of them together"),
     ("10.2", _retry_keeps_first_error, "keep the last one, from its third try"),
+    ("10.2", _retry_failures_as_indexes, "your code raised TypeError: list indices must be integers"),
     ("10.3", lambda n, c, latency: n / c * latency, "waves of 2, 2 and 1"),
+    ("10.3", _wall_time_range_of_float, "your code raised TypeError: 'float' object cannot be interpreted as an integer"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency, "concurrency None means no limit"),
     ("10.3", lambda n, c, latency: math.ceil(n / c) * latency if c else 0.0, "no limit: everything in one wave"),
     ("10.3", lambda n, c, latency: latency if c is None else math.ceil(n / c) * latency,
@@ -923,6 +1011,14 @@ class _StrictPosting(BaseModel):  # strict mode and an Enum: JSON's "senior" is 
     remote: bool
     salary: _Salary
     skills: list[str]
+
+
+class _TuplePosting(BaseModel):  # skills as a tuple, which JSON's array validates into: was "should be a list"
+    title: str
+    level: Literal["junior", "mid", "senior"]
+    remote: bool
+    salary: _Salary
+    skills: tuple[str, ...]
 
 
 class _SalaryAliased(BaseModel):  # min and max would shadow the builtins: other names, JSON's keys as aliases
@@ -1111,6 +1207,7 @@ RIGHT = [
     ("06.1", _JobPosting),
     ("06.1", _StrictPosting),
     ("06.1", _PostingAliased),
+    ("06.1", _TuplePosting),
     ("06.2", _TaggedAnnotated),
     ("06.3", _parse_isinstance),
     ("07.1", _chat_append_after),

@@ -86,15 +86,18 @@ def _(model: Any) -> str:
     if _field(posting, "remote") is not True:
         raise NotYet("remote should be a bool: annotate it `remote: bool`.")
     skills = _field(posting, "skills")
-    if not (isinstance(skills, list) and all(isinstance(s, str) for s in skills)):
+    if not (isinstance(skills, (list, tuple)) and all(isinstance(s, str) for s in skills)):
         raise NotYet("skills should be a list of strings: `skills: list[str]`.")
     if not _rejects(model, {**data, "level": "wizard"}):
         raise NotYet("your model accepted level='wizard'. Only junior, mid and senior are allowed: "
                      "annotate it with typing.Literal['junior', 'mid', 'senior'].")
-    for key in data:
-        if not _rejects(model, {k: v for k, v in data.items() if k != key}):
+    pay = data["salary"]  # its keys are required too
+    cut = [(key, {k: v for k, v in data.items() if k != key}) for key in data]
+    cut += [(f"salary.{key}", {**data, "salary": {k: v for k, v in pay.items() if k != key}}) for key in pay]
+    for key, posting_without in cut:
+        if not _rejects(model, posting_without):
             raise NotYet(f"your model accepted a posting without {key!r}: drop the default so every key is required.")
-    if not _rejects(model, {**data, "salary": {**data["salary"], "min": "a lot"}}):
+    if not _rejects(model, {**data, "salary": {**pay, "min": "a lot"}}):
         raise NotYet("your model accepted salary.min='a lot'; make min and max ints.")
     return "that class can go straight into chat.completions.parse(response_format=...) or messages.parse(output_format=...)."
 
@@ -168,8 +171,9 @@ def _(fn: Any) -> str:
          completion('{"name": "Maya Patel", "age": 38,}'), None),
     ]
     for label, case, expected in cases:
+        should = "None instead, so the caller can fall back" if expected is None else "the parsed dict"
         out = call(fn, case, none_ok=True, raises={Exception: f"on {label} your function raised "
-                   "{exc.__class__.__name__}: {exc}. It should return None instead, so the caller can fall back."})
+                   f"{{exc.__class__.__name__}}: {{exc}}. It should return {should}."})
         if expected is None:
             compare(out, None, otherwise=f"on {label} it returned {type(out).__name__} {str(out)[:60]!r}; expected None.")
         else:

@@ -144,17 +144,18 @@ def _expected_count(messages: list[dict[str, Any]]) -> int:
                "msg.get('tool_calls') or [], add the tokens of call['function']['name'] and "
                "call['function']['arguments']. Keep the lesson's 4 tokens per message.")
 def _(fn):
-    none = "when content is None there is no text to encode, so count nothing for it."
+    none = "when content is None, count nothing for it (and a tool call is a dict: call['function']['name'])."
     parts = "when content is a list, add the tokens of each part whose type is 'text' and skip the others."
     cases = [
-        ("a plain text message", [{"role": "user", "content": "What's the weather in Tokyo?"}], "{exc}"),
+        ("a plain text message", [{"role": "user", "content": "What's the weather in Tokyo?"}], ""),
         ("an assistant message that only calls a tool (content None)", [WEATHER_CHAT[2]], none),
         ("a message whose content is a list of parts (text and an image)", [PICTURE_TURN], parts),
-        ("the whole weather conversation", WEATHER_CHAT, "{exc}"),
+        ("the whole weather conversation", WEATHER_CHAT, ""),
     ]
     for label, messages, why in cases:
         got = call(fn, messages, returns=int, want="an int (the token count)", raises={
-            (TypeError, AttributeError, KeyError, ValueError): f"{label} made it raise {{exc.__class__.__name__}}: {why}"})
+            (TypeError, AttributeError, KeyError, ValueError): f"{label} made it raise {{exc.__class__.__name__}}: "
+                                                               "{exc}" + (f"; {why}" if why else ".")})
         want = _expected_count(messages)
         compare(got, want, mistakes=[
             (lambda got: "None" in label and got == 4, f"{label}: you counted only the overhead. The model still reads "

@@ -98,9 +98,10 @@ def _check_sniff(fn: Any) -> str:
         ("a BMP", _image_bytes("BMP"), None),
     ]
     for label, data, expected in cases:
+        then = (f"It should return {expected!r}." if expected else "Return None for anything it does not recognise; "
+                "slices such as data[8:12] never raise, even on short data.")
         got = call(fn, data, none_ok=True, raises={Exception: f"for {label} (starts with {data[:12]!r}) your function "
-                   "raised {exc.__class__.__name__}: {exc}. Return None for anything it does not recognise; slices "
-                   "such as data[8:12] never raise, even on short data."})
+                   f"raised {{exc.__class__.__name__}}: {{exc}}. {then}"})
         compare(got, expected, mistakes=[
             (lambda got: isinstance(got, str) and "/" not in got and expected is not None,
              f"return a media type such as {expected!r}, not a format name like {got!r}."),

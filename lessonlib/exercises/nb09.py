@@ -70,9 +70,10 @@ def _(fn: Any) -> str:
     for expected, cases, verb in ((True, retry, "retry"), (False, keep, "not retry")):
         for err, why in cases:
             shown = f"should_retry({_label(err)})"
-            out = call(fn, err, copy_args=False, returns=bool, want="True or False", name=shown, raises={
+            lacks = None if hasattr(err, "status_code") else {  # on a status error it is a typo (err.headers)
                 AttributeError: f"{shown} raised AttributeError ({{exc}}). Connection errors and timeouts have no "
-                                "status_code or response: check isinstance(err, APIConnectionError) first."})
+                                "status_code or response: check isinstance(err, APIConnectionError) first."}
+            out = call(fn, err, copy_args=False, returns=bool, want="True or False", name=shown, raises=lacks)
             compare(out, expected, otherwise=f"{shown} returned {out}; it should {verb}: {why}")
     return ("the rules of _should_retry in both SDKs (openai's also refuses a retry-after over 120 s; 9.3). Plug it "
             "into tenacity with retry=retry_if_exception(should_retry) on a client with max_retries=0.")
