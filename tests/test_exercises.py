@@ -180,6 +180,24 @@ def test_a_stuck_sync_answer_gets_its_verdict_in_time_and_the_kernel_stays_usabl
         release.set()
 
 
+def test_a_stuck_loop_is_stopped_after_its_verdict(short_limit):
+    # a `while` loop that never ended ran on in the background after "didn't finish", printing into later cells
+    threads, give_up = [], threading.Event()
+
+    def loops_forever(n, concurrency, latency):
+        threads.append(threading.current_thread())
+        while not give_up.is_set():
+            pass
+
+    try:
+        result = run("10.3", loops_forever)
+        threads[0].join(5)
+        assert result.message.startswith("didn't finish in 1 s: ") and not threads[0].is_alive(), result.message
+        assert run("10.3", _load(ROOT / "solutions" / "10_async.py").expected_wall_time).passed  # the next check works
+    finally:
+        give_up.set()
+
+
 def test_an_answer_that_calls_input_is_told_so_at_once():
     # input() in a check waited for the learner (JupyterLab opened an input box) until "didn't finish in 30 s: is there
     # a loop that never ends", and where the front end has no stdin, it said "not started yet: replace the `...`"

@@ -2,10 +2,10 @@
 never hangs; ``hint("05.1")`` nudges first and shows the worked approach on the second call.
 
 A checker (``nbNN.py``) gets the learner's answer and raises ``NotYet("nudge")`` or returns a success note.
-The shared steps are here: ``run`` grades in a daemon thread with a time limit, ``call`` calls the answer
-(input copied and left unchanged, known exceptions, None, return type), ``compare`` checks a value against the
-expected one and a table of known mistakes. SDK objects are built in ``fixtures``. Taught in: every notebook's
-"Exercises" section.
+The shared steps are here: ``run`` grades in a daemon thread with a time limit (then stops the answer), ``call``
+calls the answer (input copied and left unchanged, known exceptions, None, return type), ``compare`` checks a value
+against the expected one and a table of known mistakes. SDK objects are built in ``fixtures``. Taught in: every
+notebook's "Exercises" section.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import builtins
 import contextlib
 import contextvars
 import copy
+import ctypes
 import importlib
 import inspect
 import math
@@ -109,14 +110,23 @@ def run(id: str, answer: Any) -> Result:
         builtins.input = typed
     if outcome:
         return outcome[0]
-    loop = _LOOPS.get(worker.ident or 0)
-    if loop is not None:  # an async answer: cancel it, so the thread ends
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
-    worker.join(0.5)
+    _stop(worker)
     still = (" (it is still running in the background; if the notebook gets slow, restart the kernel)"
              if worker.is_alive() else "")
     return Result(id, False, f"didn't finish in {limit:g} s{still}: {ex.hangs}")
+
+
+def _stop(worker: threading.Thread) -> None:
+    """Stop an answer that ran out of time: cancel its tasks, then raise SystemExit in its thread (a loop in plain
+    Python ends at once, a call that waits ends when it returns; the thread prints nothing when it ends)."""
+    loop = _LOOPS.get(worker.ident or 0)
+    if loop is not None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
+        worker.join(0.5)
+    if worker.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident or 0), ctypes.py_object(SystemExit))
+        worker.join(0.5)
 
 
 def _no_input(prompt: object = "") -> str:
