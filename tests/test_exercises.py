@@ -8,6 +8,7 @@ import asyncio
 import importlib.util
 import json
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -194,6 +195,25 @@ def test_a_stuck_loop_is_stopped_after_its_verdict(short_limit):
         threads[0].join(5)
         assert result.message.startswith("didn't finish in 1 s: ") and not threads[0].is_alive(), result.message
         assert run("10.3", _load(ROOT / "solutions" / "10_async.py").expected_wall_time).passed  # the next check works
+    finally:
+        give_up.set()
+
+
+def test_a_check_the_learner_stops_stops_the_answer_too(short_limit):
+    # pressing the notebook's stop button during a check left the answer running, printing into later cells
+    threads, give_up = [], threading.Event()
+
+    def stopped_while_it_loops(n, concurrency, latency):
+        threads.append(threading.current_thread())
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # what the stop button sends the kernel
+        while not give_up.is_set():
+            pass
+
+    try:
+        with pytest.raises(KeyboardInterrupt):  # as any stopped cell does, so "Run All" stops here
+            run("10.3", stopped_while_it_loops)
+        threads[0].join(5)
+        assert not threads[0].is_alive()
     finally:
         give_up.set()
 

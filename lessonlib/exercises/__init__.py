@@ -106,6 +106,9 @@ def run(id: str, answer: Any) -> Result:
     try:
         worker.start()
         worker.join(limit)
+    except KeyboardInterrupt:  # the learner stopped the cell: stop the answer too, or it runs on in later cells
+        _stop(worker)
+        raise
     finally:
         builtins.input = typed
     if outcome:
