@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 import lessonlib
 import lessonlib.exercises as exercises
@@ -284,6 +285,23 @@ def test_an_input_the_answer_changed_is_named():
 def test_a_and_an():
     assert an("'assistant'") == "an 'assistant'" and an("'tool'") == "a 'tool'" and an("'user'") == "a 'user'"
     assert an("int") == "an int" and an("str") == "a str"
+
+
+def test_a_nudge_is_one_short_line_whatever_the_answer_raised():
+    # a pydantic ValidationError made a 4-line verdict, and an error that quoted the whole input printed all of it
+    class Developer(BaseModel):  # the lesson's model, which the complete JSON answer lacks a field of
+        name: str
+        years_experience: int
+
+    result = run("06.3", lambda completion: Developer.model_validate_json(completion.choices[0].message.content))
+    assert "ValidationError: 1 validation error for Developer years_experience Field required" in result.message
+    assert "\n" not in result.message and result.message.endswith("It should return the parsed dict."), result.message
+
+    def text_from_events(events):  # a guard of the learner's that quotes all it was given (7 KB)
+        raise ValueError(f"no text in {events}")
+
+    message = run("04.3", text_from_events).message
+    assert message.startswith("your code raised ValueError: no text in [{'type': 'message_start'") and len(message) <= 500
 
 
 def test_a_nudge_never_shows_a_key_shaped_value():

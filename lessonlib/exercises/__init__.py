@@ -21,6 +21,7 @@ import inspect
 import math
 import pkgutil
 import sys
+import textwrap
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +150,8 @@ def _grade(ex: Exercise, answer: Any, outcome: list[Result]) -> None:
         what = f"{type(exc).__name__}: {exc}"
         message = (f"your code raised {what}" if _raised_in_learner_code(exc, ex.checker)
                    else f"the check could not use what your code returned ({what}).")
-    outcome.append(Result(ex.id, False, hide_keys(message)))  # a nudge may quote what the answer returned or raised
+    # a nudge may quote what the answer returned or raised: keys hidden, then kept to one line of at most 500 characters
+    outcome.append(Result(ex.id, False, textwrap.shorten(hide_keys(message), 500, placeholder=" …")))
 
 
 def _raised_in_learner_code(exc: BaseException, checker: Callable[..., Any]) -> bool:
