@@ -230,6 +230,22 @@ def test_an_answer_that_calls_input_is_told_so_at_once():
     assert builtins.input is typed
 
 
+def test_an_answer_that_calls_exit_is_told_so_and_the_kernel_goes_on(monkeypatch, tmp_path):
+    # exit() in an answer asked IPython to end the kernel once the check cell was done, and every variable with it
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setattr(InteractiveShell, "ask_exit", lambda self: setattr(self, "exit_now", True), raising=False)  # as in a kernel
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell("from lessonlib.exercises import run\nresult = run('01.1', lambda env: exit())")
+        assert shell.user_ns["result"].message.startswith("your function calls exit()") and not shell.exit_now
+        shell.run_cell("exit()")  # the learner's own exit() still works
+        assert shell.exit_now
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_07_1_after_a_kernel_restart_asks_for_the_set_up_cell(monkeypatch):
     # without setup() it made its two calls with whatever key .env held, to the provider, uncapped (or said "the check
     # could not use what your code returned (OpenAIError: Missing credentials ...)")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lessonlib.display import ipython_shell
 from lessonlib.redact import hide_keys
 
 __all__ = ["Exercise", "Result", "NotYet", "check", "exercise", "hint", "run", "call", "compare", "EXERCISES"]
@@ -104,6 +105,9 @@ def run(id: str, answer: Any) -> Result:
     worker = threading.Thread(target=contextvars.copy_context().run, args=(_grade, ex, answer, outcome),
                               name=f"check {id}", daemon=True)  # a daemon never keeps the kernel from exiting
     typed, builtins.input = builtins.input, _no_input  # it would wait for the learner (an input box in JupyterLab)
+    shell = ipython_shell()
+    if shell is not None:  # exit() would end the kernel once the cell is done, and every variable with it
+        shell.ask_exit = _no_exit
     try:
         worker.start()
         worker.join(limit)
@@ -112,6 +116,8 @@ def run(id: str, answer: Any) -> Result:
         raise
     finally:
         builtins.input = typed
+        if shell is not None:
+            del shell.ask_exit
     if outcome:
         return outcome[0]
     _stop(worker)
@@ -136,6 +142,11 @@ def _stop(worker: threading.Thread) -> None:
 def _no_input(prompt: object = "") -> str:
     raise NotYet("your function calls input(), and nobody types during a check: take what it needs from its "
                  "arguments.")
+
+
+def _no_exit() -> None:
+    raise NotYet("your function calls exit(), which in a notebook ends the kernel (and every variable in it): "
+                 "return, or raise an exception, instead.")
 
 
 def _grade(ex: Exercise, answer: Any, outcome: list[Result]) -> None:
