@@ -1308,6 +1308,10 @@ def test_a_jpeg_fallback_is_not_told_about_webp():
     assert "RIFF' alone" not in run("08.2", _sniff_jpeg_fallback).message
 
 
+def _gather_in_asyncio_run(coros, limit):
+    return asyncio.run(asyncio.gather(*coros))  # RuntimeError: the check's loop is running
+
+
 def test_an_unawaited_gather_leaves_no_log_behind(caplog):
     """The cancelled future of `return asyncio.gather(...)` once logged "exception was never retrieved" with a
     traceback, which a notebook shows under the check's one line."""
@@ -1316,4 +1320,8 @@ def test_an_unawaited_gather_leaves_no_log_behind(caplog):
     result = run("10.1", _gather_without_await)
     gc.collect()
     assert not result.passed and "await it" in result.message
+    # asyncio.run(asyncio.gather(...)) logged the same 30-line traceback, of lessonlib's frames, under the verdict
+    result = run("10.1", _gather_in_asyncio_run)
+    gc.collect()
+    assert not result.passed and "asyncio.run() cannot be called from a running event loop" in result.message
     assert "never retrieved" not in caplog.text

@@ -188,14 +188,14 @@ def run_async(fn: Any, *args: Any, **kwargs: Any) -> Any:
         out = fn(*args, **kwargs)
         out = (await out) if inspect.isawaitable(out) else out
         if inspect.isawaitable(out):  # `return asyncio.gather(...)` in an async def: cancelled when this loop ends
-            if asyncio.isfuture(out):  # ... and then not logged as "exception was never retrieved"
-                out.add_done_callback(lambda future: future.cancelled() or future.exception())
             raise NotYet(f"your function returned {an(type(out).__name__)} instead of its result: await it, "
                          "e.g. `return await asyncio.gather(...)`.")
         return out
 
     with asyncio.Runner() as runner:
         _LOOPS[threading.get_ident()] = runner.get_loop()
+        # what the answer left behind (a gather, a task) is cancelled when this loop ends: not logged as an error
+        runner.get_loop().set_exception_handler(lambda loop, context: None)
         try:
             return runner.run(inside())
         finally:
