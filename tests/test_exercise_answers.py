@@ -1312,6 +1312,25 @@ def _gather_in_asyncio_run(coros, limit):
     return asyncio.run(asyncio.gather(*coros))  # RuntimeError: the check's loop is running
 
 
+def test_a_list_of_unawaited_calls_is_named_and_leaves_no_warning(recwarn):
+    # 10.2 said "'a' ... was called 0 times: retry only the items whose result is an exception", and then printed
+    # "RuntimeWarning: coroutine ... was never awaited"; 10.1's tasks got "results are not in input order"
+    import gc
+
+    async def gather_with_retry(call, items, attempts=2):
+        return [call(x) for x in items]
+
+    async def bounded_gather(coros, limit):
+        return [asyncio.create_task(c) for c in coros]
+
+    for exercise_id, answer, kind in (("10.2", gather_with_retry, "list of coroutine objects"),
+                                      ("10.1", bounded_gather, "list of Task objects")):
+        message = run(exercise_id, answer).message
+        assert f"returned a {kind} instead of their results: await them" in message, message
+    gc.collect()
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
 def test_an_unawaited_gather_leaves_no_log_behind(caplog):
     """The cancelled future of `return asyncio.gather(...)` once logged "exception was never retrieved" with a
     traceback, which a notebook shows under the check's one line."""

@@ -248,6 +248,13 @@ def call(fn: Any, *args: Any, want: str = "", returns: type | tuple[type, ...] |
         kinds = returns if isinstance(returns, tuple) else (returns,)
         if not isinstance(out, kinds) or (isinstance(out, bool) and bool not in kinds):
             raise NotYet(f"{name} returned {an(type(out).__name__)}: return {want}.")
+    if isinstance(out, (list, tuple)) and any(inspect.isawaitable(item) for item in out):
+        for item in out:  # no "coroutine ... was never awaited" warning under the verdict
+            if inspect.iscoroutine(item):
+                item.close()
+        kind = next(type(item).__name__ for item in out if inspect.isawaitable(item))
+        raise NotYet(f"{name} returned a {type(out).__name__} of {kind} objects instead of their results: await "
+                     "them, e.g. `await asyncio.gather(...)`.")
     return out
 
 
