@@ -295,8 +295,10 @@ class ReplayServer:
             lines.append("The cassette holds no interactions at all.")
         lines.append(
             "What to do: undo your change to the cell (or `git checkout` the notebook) to replay the lesson "
-            "as recorded; or, to send new requests, put your API keys in .env and set LESSON_MODE=live "
-            "(or LESSON_MODE=record to re-record this notebook's cassette), then restart the kernel."
+            "as recorded; if you changed nothing, a cell above that this request is built from was skipped or run "
+            "out of order (or lost in a kernel restart): run the cells from the top, in order. To send new "
+            "requests, put your API keys in .env and set LESSON_MODE=live (or LESSON_MODE=record to re-record "
+            "this notebook's cassette), then restart the kernel."
         )
         return hide_keys("\n".join(lines))  # what was sent may hold a key (a prompt, a query string)
 

@@ -12,9 +12,13 @@ check bites, in a nbval run of two probe notebooks:
 from __future__ import annotations
 
 import json
+import os
 
+import nbformat
 import yaml
-from probes import run_probes
+from nbclient import NotebookClient
+from probes import ROOT, run_probes
+
 ASK = ("from openai import OpenAI\n"
        "answer = OpenAI().chat.completions.create(model='gpt-5.4-mini', messages=[{'role': 'user', 'content': 'same'}])\n"
        "print(answer.choices[0].message.content)")
@@ -51,3 +55,25 @@ def test_nbval_runs_every_cell_twice_with_its_cell_id_and_a_changed_re_run_fails
     assert len(failed) == 1 and "zz_rerun_counter.ipynb::Cell 1" in failed[0], out[-3000:]
     assert "re-running this cell (as a learner may) did not show its lesson again" in out, out[-3000:]
     assert proc.returncode == 1, out[-3000:]
+
+
+def _run_cells(name: str, picks: list[int], tmp_path) -> list[str]:
+    """Run code cells ``picks`` of notebooks/<name>.ipynb in a fresh kernel, in that order, as a learner may; the
+    text of each one's outputs (its usage report stays in tmp_path: the misses are on purpose)."""
+    code = [c for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells if c.cell_type == "code"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code[i].source) for i in picks])
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute(
+        env={**os.environ, "LESSON_USAGE_DIR": str(tmp_path)})
+    return [json.dumps(cell.outputs) for cell in nb.cells]
+
+
+def test_a_cell_run_before_the_cells_it_builds_on_is_told_to_run_them_not_to_undo_an_edit(tmp_path):
+    # 07's summary cell run before the conversation cell (skipped, or lost in a restart) missed the replay, and the
+    # miss said only "undo your change to the cell", though the learner had changed nothing
+    cells = [c.source for c in nbformat.read(ROOT / "notebooks" / "07_multi_turn.ipynb", as_version=4).cells
+             if c.cell_type == "code"]
+    summary = next(n for n, source in enumerate(cells) if source.startswith("history = conversation[1:]"))
+    out = _run_cells("07_multi_turn", [0, 1, 2, summary], tmp_path)[-1]
+    assert "Replay miss" in out and "if you changed nothing" in out, out[-2000:]
+    assert "run the cells from the top, in order" in out, out[-2000:]
