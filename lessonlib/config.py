@@ -360,8 +360,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     previous = _ACTIVE.get("server")  # record mode: a re-run of this cell must keep what was recorded so far
     # ...and clients made before it keep working: the new server takes the old one's port (and secret)
     port, token = (previous.port, previous.token) if previous is not None and previous._httpd else (0, "")
-    same_recording = (previous is not None and previous.mode == settings.mode == "record"
-                      and previous.cassette_path == cassette)
+    same = previous is not None and previous.mode == settings.mode and previous.cassette_path == cassette
+    same_recording = same and settings.mode == "record"
     _stop_active(keep_recording=same_recording)  # a re-run of the set-up cell starts from the learner's environment
     settings = Settings.read(env_file)  # again: .env may now set a variable that setup() had replaced (a key)
     if settings.problems:
@@ -389,6 +389,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         _ACTIVE["server"] = course.server = server
         if same_recording:  # issue 13: set up, call, set up again, call
             server.recording.interactions.extend(previous.recording.interactions)
+        elif same and mode == "replay":
+            server.carry_on(previous)
         _follow_cells(server)
         server.key_problems = key_problems  # issue 13: answered by the server
         # plain live mode with a key problem: only that provider goes through the server, to hear the reason

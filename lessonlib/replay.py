@@ -150,6 +150,13 @@ class ReplayServer:
             self._cell = cell_id
             self._rerun = {key: list(indexes) for key, indexes in self._cells[cell_id].items()} if cell_id else {}
 
+    def carry_on(self, previous: ReplayServer) -> None:
+        """setup() re-run where cells have ids: each cell that ran keeps its recordings and the next new one gets
+        the next unplayed, as if the set-up cell had not run again (09's retry cell once got the 529 meant for the
+        cell above it). Without cell ids a re-run of setup() starts the cassette from the top."""
+        if previous._cells:
+            self._cells, self._served, self.used = previous._cells, previous._served, previous.used
+
     def unused(self) -> list[int]:
         """Indexes of cassette interactions that no request has played yet (replay mode)."""
         return [i.index for i in self.cassette.interactions if i.index not in self.used]

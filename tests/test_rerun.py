@@ -77,3 +77,29 @@ def test_a_cell_run_before_the_cells_it_builds_on_is_told_to_run_them_not_to_und
     out = _run_cells("07_multi_turn", [0, 1, 2, summary], tmp_path)[-1]
     assert "Replay miss" in out and "if you changed nothing" in out, out[-2000:]
     assert "run the cells from the top, in order" in out, out[-2000:]
+
+
+def test_a_re_run_of_the_set_up_cell_keeps_what_each_cell_got(monkeypatch, tmp_path, capsys):
+    # Re-running the set-up cell mid-notebook started the cassette from the top: 09's retry cell, run again, got the
+    # 529 meant for the cell above it (three attempts, not the lesson's two), and a cell not run yet got the first answer.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lessonlib.config import _stop_active
+
+    interactions = [_answer(text) for text in ("first", "second", "third")]
+    (tmp_path / "zz_setup_again.yaml").write_text(yaml.safe_dump({"provenance": {"kind": "authored"},
+                                                                   "interactions": interactions}))
+    for name, value in {"LESSON_CASSETTE_DIR": str(tmp_path), "IPYTHONDIR": str(tmp_path / "ipython")}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LESSON_USAGE_DIR", raising=False)
+    set_up = "import lessonlib\ncourse = lessonlib.setup('zz_setup_again', env_file='/nonexistent/.env', quiet=True)"
+    cells = {"set-up": set_up, "a": ASK, "b": ASK, "c": ASK}
+    shell = InteractiveShell.instance()
+    try:
+        capsys.readouterr()
+        for cell_id in ("set-up", "a", "b", "set-up", "b", "a", "c"):
+            shell.run_cell(cells[cell_id], cell_id=cell_id)
+        assert capsys.readouterr().out.split() == ["first", "second", "second", "first", "third"]
+    finally:
+        InteractiveShell.clear_instance()
+        _stop_active()
