@@ -91,6 +91,7 @@ class ReplayServer:
         self._cells: dict[str, dict[RequestKey, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._cell: str | None = None
         self._rerun: dict[RequestKey, list[int]] = {}
+        self._newest: dict[RequestKey, int] = {}  # GET: the newest state (recording) played
         self._httpd: ThreadingHTTPServer | None = None
 
     # ---- life cycle ------------------------------------------------------------------------
@@ -155,7 +156,8 @@ class ReplayServer:
         the next unplayed, as if the set-up cell had not run again (09's retry cell once got the 529 meant for the
         cell above it). Without cell ids a re-run of setup() starts the cassette from the top."""
         if previous._cells:
-            self._cells, self._served, self.used = previous._cells, previous._served, previous.used
+            self._cells, self._served, self._newest = previous._cells, previous._served, previous._newest
+            self.used = previous.used
 
     def unused(self) -> list[int]:
         """Indexes of cassette interactions that no request has played yet (replay mode)."""
@@ -248,8 +250,10 @@ class ReplayServer:
             if not group:
                 return None
             again = self._rerun.get(key)
-            if again:  # a re-run cell: the recording its first run got
+            if again:  # a re-run cell: the recording its first run got...
                 n = again.pop(0)
+                if method == "GET" and max(self._cells[self._cell][key]) < self._newest[key]:  # ...unless it never
+                    n = self._newest[key]  # saw the state another cell saw since (10's results before the batch ended)
             else:
                 n = self._served[key]
                 if self.mode != "replay" and n >= len(group):
@@ -257,7 +261,10 @@ class ReplayServer:
                 self._served[key] = n + 1
                 if self._cell:
                     self._cells[self._cell][key].append(n)
-            item = group[min(n, len(group) - 1)]
+            n = min(n, len(group) - 1)
+            if method == "GET":
+                self._newest[key] = max(n, self._newest.get(key, 0))
+            item = group[n]
             self.used.add(item.index)
             return item
 

@@ -996,6 +996,29 @@ def test_12_a_re_run_cell_gets_its_first_answers_and_later_cells_keep_theirs(tmp
         srv.stop()
 
 
+def test_12_a_cell_re_run_after_another_polled_the_batch_to_its_end_sees_it_ended():
+    # 10's results cell run before the poll cell failed ("Has it finished processing? in_progress"), as it should;
+    # but after the poll cell showed "ended", every re-run of the results cell still got its first, in-progress batch
+    import anthropic
+
+    def statuses(*cells: tuple[str, int]) -> list[str]:
+        srv = ReplayServer(ROOT / "notebooks" / "cassettes" / "10_async.yaml", speed=0).start()
+        batches = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key="replay", max_retries=0).messages.batches
+        try:
+            out = []
+            for cell, polls in cells:
+                srv.begin_cell(cell)
+                out += [batches.retrieve("msgbatch_01dU6jyzq8vnorrLimDVQmac").processing_status for _ in range(polls)]
+            return out
+        finally:
+            srv.stop()
+
+    assert statuses(("results", 1), ("poll", 1), ("results", 1)) == ["in_progress", "ended", "ended"]
+    # in the lesson's order a re-run of the poll cell still shows its lesson again
+    assert statuses(("poll", 2), ("poll", 2), ("results", 1), ("poll", 2)) == [
+        "in_progress", "ended", "in_progress", "ended", "ended", "in_progress", "ended"]
+
+
 # The notebook-level tests of defect 12 (each cell run twice; 07's history after a failed turn) are in
 # tests/test_rerun.py, so that pytest-xdist can run them beside the rest.
 
