@@ -102,7 +102,9 @@ def run(id: str, answer: Any) -> Result:
         return Result(id, False, "not started yet: fill in the cell above, run it, then run this check again.")
     limit = TIME_LIMIT or ex.limit
     outcome: list[Result] = []
-    worker = threading.Thread(target=contextvars.copy_context().run, args=(_grade, ex, answer, outcome),
+    # waited on, not join()ed: a Ctrl-C in join() marks the thread as ended (CPython 3.11), so _stop() let it run on
+    done, context = threading.Event(), contextvars.copy_context()
+    worker = threading.Thread(target=lambda: (context.run(_grade, ex, answer, outcome), done.set()),
                               name=f"check {id}", daemon=True)  # a daemon never keeps the kernel from exiting
     typed, builtins.input = builtins.input, _no_input  # it would wait for the learner (an input box in JupyterLab)
     shell = ipython_shell()
@@ -110,7 +112,7 @@ def run(id: str, answer: Any) -> Result:
         shell.ask_exit = _no_exit
     try:
         worker.start()
-        worker.join(limit)
+        done.wait(limit)
     except KeyboardInterrupt:  # the learner stopped the cell: stop the answer too, or it runs on in later cells
         _stop(worker)
         raise
