@@ -1,7 +1,9 @@
 """The SDK facts notebooks/09_error_handling.ipynb states in prose, checked against the installed SDKs,
 so an SDK upgrade that changes them fails here instead of leaving the lesson quietly wrong."""
 
+import json
 import re
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -130,9 +132,6 @@ def test_the_request_id_table_runs_when_live_providers_did_not_fail_on_cue(capsy
 def test_the_count_of_coded_error_classes_in_the_prose_is_the_sdks():
     # notebook 09 says how many (status, error_code) pairs anthropic maps to a class: a number no output shows,
     # so a bump would leave it stale (2.14 had 133, 2.15 has 137)
-    import json
-    from pathlib import Path
-
     from anthropic._error_classes import ERROR_CLASSES  # private: the table the prose describes
 
     notebook = Path(__file__).resolve().parent.parent / "notebooks" / "09_error_handling.ipynb"
