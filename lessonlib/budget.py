@@ -18,6 +18,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 
+from .cassette import canonical_body
 from .prices import PRICES, cost_usd, price_for
 from .providers import Provider
 from .redact import hide_keys
@@ -32,10 +33,7 @@ _CURRENT: dict[str, "Budget"] = {}
 
 
 def _json(body: bytes) -> dict:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        data = {}
+    data = canonical_body(body)  # parsed JSON, the text itself, or None for no body
     return data if isinstance(data, dict) else {}
 
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,10 +116,8 @@ class ReplayServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             for conn in list(self._httpd.connections):  # a client's kept-alive connection: a stopped server
-                try:  # answers no more on it (it once raised "server not started" into the cell)
+                with suppress(OSError):  # answers no more on it (it once raised "server not started" into the cell)
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             self._httpd = None
 
     @property
@@ -171,9 +169,7 @@ class ReplayServer:
     def finish(self) -> Path | None:
         """End a recording: move the finished recording over the cassette (atomically). What is complete goes
         at once (JupyterLab terminates a kernel still exiting after 2.5 s), then what calls still being answered add."""
-        if self.mode != "record":
-            return None
-        saved = 0
+        saved = 0  # replay and live mode add nothing to the recording: nothing is saved
         for wait in (False, True):
             if wait:
                 self.wait_for_calls()
@@ -324,10 +320,7 @@ class ReplayServer:
         """
         if "json" not in content_type or b'"results_url"' not in data:
             return data
-        try:
-            body = json.loads(data)
-        except ValueError:
-            return data
+        body = canonical_body(data)  # parsed JSON, or the text itself: only a JSON object is rewritten
         url = body.get("results_url") if isinstance(body, dict) else None
         for p in [PROVIDERS[provider]] if provider else PROVIDERS.values():
             for upstream in {p.origin(p.upstream), p.origin(self.upstreams[p.name])}:
@@ -424,13 +417,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Every method: check the framing, route, then replay, forward (record, capped live) or refuse."""
         server, arrived = self.owner, time.monotonic()
         problem = self._framing_problem()
+        routed = server.route(self.path)
         if problem:
             self.close_connection = True  # the next request's start cannot be found
-            routed = server.route(self.path)  # only to answer in the shape that provider's SDK shows
-            self._send_simple(*problem, routed[0] if routed else None)
+            self._send_simple(*problem, routed[0] if routed else None)  # in the shape that provider's SDK shows
             return
         body = self.rfile.read(int(self.headers.get("content-length") or 0))  # checked above; read(0) is b""
-        routed = server.route(self.path)
         if routed is None:
             where = "/openai/v1/... or /anthropic/v1/..." if not server.token else "the base URLs setup() set"
             path = self.path if not server.token else "(not under this server's base URLs)"
