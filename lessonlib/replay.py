@@ -97,8 +97,7 @@ class ReplayServer:
     # ---- life cycle ------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> ReplayServer:
-        """Serve on ``port`` (setup() re-run: the replaced server's, so clients made before still reach it),
-        else on a free one."""
+        """Serve on ``port`` (a setup() re-run's: the old server's, so its clients still reach it), else a free one."""
         server = self
 
         class Handler(_Handler):
@@ -218,7 +217,7 @@ class ReplayServer:
         if item is not None:
             with self._lock:
                 if self.mode == "replay":  # before answering: a kernel may exit right after the reply
-                    self._report_usage()
+                    self.hooks.report_usage(self)
                 elif self.mode == "record":  # an authored fault (429, timeout...) is kept in the new recording
                     self.recording.interactions.append(replace(item, index=len(self.recording.interactions)))
                     self.recording.save(self.partial_path)
@@ -227,16 +226,13 @@ class ReplayServer:
             message = self.miss_message(method, path, body)
             with self._lock:
                 self.misses.append(message)
-                self._report_usage()
+                self.hooks.report_usage(self)
             return "refuse", (404, message)
         if provider in self.key_problems:  # issue 13: said at the first call, naming the key
             return "refuse", (401, self.key_problems[provider])
         billed = PROVIDERS[provider].is_own_api(self.upstreams[provider])  # a local server bills nothing
         hold = self.budget.reserve(body, billed) if self.budget is not None else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
-
-    def _report_usage(self) -> None:
-        self.hooks.report_usage(self.cassette_path.name, len(self.cassette.interactions), self.used, self.misses)
 
     def lookup(self, method: str, path: str, body: bytes) -> Interaction | None:
         """The recording that answers this request, or None."""
@@ -485,19 +481,18 @@ class _Handler(BaseHTTPRequestHandler):
                   client.stream(self.command, url, headers=headers, content=body) as upstream):
                 out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _UPSTREAM_ONLY]
                 content_type = upstream.headers.get("content-type", "")
-                recorded.update(status=upstream.status_code, reason=upstream.reason_phrase,
-                                response_headers=out_headers, latency=time.monotonic() - arrived)
+                status, reason = upstream.status_code, upstream.reason_phrase
+                recorded.update(status=status, reason=reason, response_headers=out_headers,
+                                latency=time.monotonic() - arrived)
                 if "text/event-stream" not in content_type:
                     data = upstream.read()  # all of it (and recorded) before a status line goes out
                     done = True
                     server.forwarded(provider, path, hold, body, data, {**recorded, "event_times": None})
                     data = server.localize(data, content_type, provider)
-                    self._send_head(upstream.status_code, upstream.reason_phrase,
-                                    out_headers + [("content-length", str(len(data)))])
+                    self._send_head(status, reason, out_headers + [("content-length", str(len(data)))])
                     self.wfile.write(data)
                     return
-                self._send_head(upstream.status_code, upstream.reason_phrase,
-                                out_headers + [("transfer-encoding", "chunked")])
+                self._send_head(status, reason, out_headers + [("transfer-encoding", "chunked")])
                 sent_headers, started, buffer, event_times = True, time.monotonic(), "", []
                 for piece in upstream.iter_text():
                     self._write_chunk(piece.encode("utf-8"))
