@@ -35,11 +35,10 @@ from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body,
 from .providers import EVENT_END, PROVIDERS, sse_events
 from .redact import hide_keys, scrub_url
 
-__all__ = ["ReplayServer", "DEFAULT_EVENT_GAP"]
+__all__ = ["ReplayServer"]
 
 DEFAULT_EVENT_GAP = 0.015  # seconds between SSE events when a recording kept no timing
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the largest request body accepted (vision lessons send base64 images)
-IDLE_TIMEOUT = 20.0  # seconds a connection may sit idle before the server closes it
 _HOP_BY_HOP = TRANSPORT_HEADERS | {"host", "accept-encoding"}  # request headers not forwarded
 # Response headers of the upstream's own connection (RFC 9110 7.6.1), never passed on to the SDK (issue 13:
 # llama-server's Keep-Alive); content-length and content-encoding because the body is re-framed here.
@@ -359,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
     owner: ReplayServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # without it every small response waits ~40 ms for the ACK
-    timeout = IDLE_TIMEOUT  # StreamRequestHandler: an idle connection is closed, not kept forever
+    timeout = 20.0  # StreamRequestHandler: a connection idle this many seconds is closed, not kept forever
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # keep notebook outputs clean
