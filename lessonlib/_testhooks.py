@@ -60,12 +60,13 @@ class ServerHooks:
             with self.capture_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"method": method, "path": path, "body": canonical_body(body)}) + "\n")
 
-    def report_usage(self, cassette: str, count: int, used: set[int], misses: list[str]) -> None:
-        """Which interactions were played, and whether in a kernel with the socket guard on."""
+    def report_usage(self, server: Any) -> None:
+        """Which of a replay server's interactions were played, and whether in a kernel with the socket guard on."""
         if self.usage_report is None:
             return
         app = sys.modules.get("ipykernel.kernelapp")  # unit tests' in-process servers do not count
-        report = {"cassette": cassette, "count": count, "used": sorted(used), "misses": list(misses),
+        report = {"cassette": server.cassette_path.name, "count": len(server.cassette.interactions),
+                  "used": sorted(server.used), "misses": list(server.misses),
                   "socket_guard": bool(getattr(socket.socket.connect, "_lesson_guard", False)),
                   "kernel": bool(app is not None and app.IPKernelApp.initialized())}
         self.usage_report.parent.mkdir(parents=True, exist_ok=True)

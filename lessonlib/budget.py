@@ -1,13 +1,12 @@
 """A spending cap for live and record modes: reserve each call's worst case, settle it with its real usage.
 
-Set ``LESSON_BUDGET_USD=0.50`` in ``.env``; calls then go through the course's local server (in live mode
-too). Before a call is forwarded, its worst case is reserved: the prompt estimated from the request's size (a
-base64 image at IMAGE_TOKENS), plus all of ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``
-(4,096 when unset), for each of ``n`` choices. A call that does not fit beside what is spent and reserved is
-refused, so concurrent calls cannot overshoot the cap; so is one to a model without a price, or one whose body
-names no model (an OpenAI Batch, a file upload), unless a local server (Ollama...) answers it. When the answer
-is complete, its reservation is replaced by the cost of its ``usage`` (a stream without usage is estimated from
-its text); an Anthropic Message Batch, billed later at half price, counts at its worst case.
+With ``LESSON_BUDGET_USD=0.50`` in ``.env``, calls go through the course's local server (in live mode too). A call's
+worst case (its prompt estimated from the request's size, a base64 image at IMAGE_TOKENS, plus all the output tokens
+it allows, 4,096 when unset, for each of ``n`` choices) is reserved before it is forwarded. One that does not fit
+beside what is spent and reserved is refused, so concurrent calls cannot overshoot the cap; so is one to a model
+without a price, or one whose body names no model (an OpenAI Batch, a file upload), unless a local server (Ollama...)
+answers it. A complete answer's reservation is replaced by the cost of its ``usage`` (a stream without usage is
+estimated from its text); an Anthropic Message Batch, billed later at half price, counts at its worst case.
 ``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it (:func:`session_budget`).
 Taught in: 01_setup (workshop notes).
 """
@@ -18,6 +17,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 
+from .cassette import canonical_body
 from .prices import PRICES, cost_usd, price_for
 from .providers import Provider
 from .redact import hide_keys
@@ -32,10 +32,7 @@ _CURRENT: dict[str, "Budget"] = {}
 
 
 def _json(body: bytes) -> dict:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        data = {}
+    data = canonical_body(body)  # parsed JSON, the text itself, or None for no body
     return data if isinstance(data, dict) else {}
 
 
@@ -108,13 +105,11 @@ class Budget:
                 return worst
             spent, held = self.spent_usd, self.reserved_usd
         reached = "Spending cap reached" if spent + held >= self.limit_usd else "Spending cap reached for this call"
-        return (
-            f"{reached}: this session has spent about ${spent:.4f} of its LESSON_BUDGET_USD=${self.limit_usd:.2f} "
-            f"on {self.calls} calls (${held:.4f} more is held by calls still running), and this call could cost up "
-            f"to ${worst:.4f} ({out:,} output tokens at most), so it was not sent. Lower max_tokens / "
-            "max_completion_tokens, or raise LESSON_BUDGET_USD in .env and restart the kernel, or switch to "
-            "LESSON_MODE=replay."
-        )
+        return (f"{reached}: this session has spent about ${spent:.4f} of its LESSON_BUDGET_USD=${self.limit_usd:.2f} "
+                f"on {self.calls} calls (${held:.4f} more is held by calls still running), and this call could cost "
+                f"up to ${worst:.4f} ({out:,} output tokens at most), so it was not sent. Lower max_tokens / "
+                "max_completion_tokens, or raise LESSON_BUDGET_USD in .env and restart the kernel, or switch to "
+                "LESSON_MODE=replay.")
 
     def settle(self, hold: float | None, request_body: bytes, response_body: bytes, provider: Provider) -> float:
         """Replace a call's reservation by its cost (from its usage, else estimated from its text)."""

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,11 +35,10 @@ from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body,
 from .providers import EVENT_END, PROVIDERS, sse_events
 from .redact import hide_keys, scrub_url
 
-__all__ = ["ReplayServer", "DEFAULT_EVENT_GAP"]
+__all__ = ["ReplayServer"]
 
 DEFAULT_EVENT_GAP = 0.015  # seconds between SSE events when a recording kept no timing
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the largest request body accepted (vision lessons send base64 images)
-IDLE_TIMEOUT = 20.0  # seconds a connection may sit idle before the server closes it
 _HOP_BY_HOP = TRANSPORT_HEADERS | {"host", "accept-encoding"}  # request headers not forwarded
 # Response headers of the upstream's own connection (RFC 9110 7.6.1), never passed on to the SDK (issue 13:
 # llama-server's Keep-Alive); content-length and content-encoding because the body is re-framed here.
@@ -97,8 +96,7 @@ class ReplayServer:
     # ---- life cycle ------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> ReplayServer:
-        """Serve on ``port`` (setup() re-run: the replaced server's, so clients made before still reach it),
-        else on a free one."""
+        """Serve on ``port`` (a setup() re-run's: the old server's, so its clients still reach it), else a free one."""
         server = self
 
         class Handler(_Handler):
@@ -116,10 +114,8 @@ class ReplayServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             for conn in list(self._httpd.connections):  # a client's kept-alive connection: a stopped server
-                try:  # answers no more on it (it once raised "server not started" into the cell)
+                with suppress(OSError):  # answers no more on it (it once raised "server not started" into the cell)
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             self._httpd = None
 
     @property
@@ -171,9 +167,7 @@ class ReplayServer:
     def finish(self) -> Path | None:
         """End a recording: move the finished recording over the cassette (atomically). What is complete goes
         at once (JupyterLab terminates a kernel still exiting after 2.5 s), then what calls still being answered add."""
-        if self.mode != "record":
-            return None
-        saved = 0
+        saved = 0  # replay and live mode add nothing to the recording: nothing is saved
         for wait in (False, True):
             if wait:
                 self.wait_for_calls()
@@ -222,7 +216,7 @@ class ReplayServer:
         if item is not None:
             with self._lock:
                 if self.mode == "replay":  # before answering: a kernel may exit right after the reply
-                    self._report_usage()
+                    self.hooks.report_usage(self)
                 elif self.mode == "record":  # an authored fault (429, timeout...) is kept in the new recording
                     self.recording.interactions.append(replace(item, index=len(self.recording.interactions)))
                     self.recording.save(self.partial_path)
@@ -231,16 +225,13 @@ class ReplayServer:
             message = self.miss_message(method, path, body)
             with self._lock:
                 self.misses.append(message)
-                self._report_usage()
+                self.hooks.report_usage(self)
             return "refuse", (404, message)
         if provider in self.key_problems:  # issue 13: said at the first call, naming the key
             return "refuse", (401, self.key_problems[provider])
         billed = PROVIDERS[provider].is_own_api(self.upstreams[provider])  # a local server bills nothing
         hold = self.budget.reserve(body, billed) if self.budget is not None else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
-
-    def _report_usage(self) -> None:
-        self.hooks.report_usage(self.cassette_path.name, len(self.cassette.interactions), self.used, self.misses)
 
     def lookup(self, method: str, path: str, body: bytes) -> Interaction | None:
         """The recording that answers this request, or None."""
@@ -324,10 +315,7 @@ class ReplayServer:
         """
         if "json" not in content_type or b'"results_url"' not in data:
             return data
-        try:
-            body = json.loads(data)
-        except ValueError:
-            return data
+        body = canonical_body(data)  # parsed JSON, or the text itself: only a JSON object is rewritten
         url = body.get("results_url") if isinstance(body, dict) else None
         for p in [PROVIDERS[provider]] if provider else PROVIDERS.values():
             for upstream in {p.origin(p.upstream), p.origin(self.upstreams[p.name])}:
@@ -370,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
     owner: ReplayServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # without it every small response waits ~40 ms for the ACK
-    timeout = IDLE_TIMEOUT  # StreamRequestHandler: an idle connection is closed, not kept forever
+    timeout = 20.0  # StreamRequestHandler: a connection idle this many seconds is closed, not kept forever
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # keep notebook outputs clean
@@ -424,13 +412,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Every method: check the framing, route, then replay, forward (record, capped live) or refuse."""
         server, arrived = self.owner, time.monotonic()
         problem = self._framing_problem()
+        routed = server.route(self.path)
         if problem:
             self.close_connection = True  # the next request's start cannot be found
-            routed = server.route(self.path)  # only to answer in the shape that provider's SDK shows
-            self._send_simple(*problem, routed[0] if routed else None)
+            self._send_simple(*problem, routed[0] if routed else None)  # in the shape that provider's SDK shows
             return
         body = self.rfile.read(int(self.headers.get("content-length") or 0))  # checked above; read(0) is b""
-        routed = server.route(self.path)
         if routed is None:
             where = "/openai/v1/... or /anthropic/v1/..." if not server.token else "the base URLs setup() set"
             path = self.path if not server.token else "(not under this server's base URLs)"
@@ -493,19 +480,18 @@ class _Handler(BaseHTTPRequestHandler):
                   client.stream(self.command, url, headers=headers, content=body) as upstream):
                 out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _UPSTREAM_ONLY]
                 content_type = upstream.headers.get("content-type", "")
-                recorded.update(status=upstream.status_code, reason=upstream.reason_phrase,
-                                response_headers=out_headers, latency=time.monotonic() - arrived)
+                status, reason = upstream.status_code, upstream.reason_phrase
+                recorded.update(status=status, reason=reason, response_headers=out_headers,
+                                latency=time.monotonic() - arrived)
                 if "text/event-stream" not in content_type:
                     data = upstream.read()  # all of it (and recorded) before a status line goes out
                     done = True
                     server.forwarded(provider, path, hold, body, data, {**recorded, "event_times": None})
                     data = server.localize(data, content_type, provider)
-                    self._send_head(upstream.status_code, upstream.reason_phrase,
-                                    out_headers + [("content-length", str(len(data)))])
+                    self._send_head(status, reason, out_headers + [("content-length", str(len(data)))])
                     self.wfile.write(data)
                     return
-                self._send_head(upstream.status_code, upstream.reason_phrase,
-                                out_headers + [("transfer-encoding", "chunked")])
+                self._send_head(status, reason, out_headers + [("transfer-encoding", "chunked")])
                 sent_headers, started, buffer, event_times = True, time.monotonic(), "", []
                 for piece in upstream.iter_text():
                     self._write_chunk(piece.encode("utf-8"))

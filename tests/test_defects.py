@@ -424,6 +424,19 @@ def test_1_a_request_that_names_no_model_is_refused_under_a_cap(tmp_path):
     assert budget.reserved_usd == 0 and budget.calls == 0
 
 
+def test_1_a_body_that_is_not_a_json_object_names_no_model():
+    # pins how the cap reads request bodies (lessonlib/budget.py, shrink-a): not JSON, or JSON but no object
+    from lessonlib.budget import worst_usd
+
+    for body in (b"not json", b"[1, 2]", b'"gpt-5.4-mini"', b"\xff\xfe{"):
+        assert Budget(limit_usd=1.0).reserve(body).startswith("This request names no model")
+        assert worst_usd(body)[2] == [None]
+    assert worst_usd(b"  ") == (0.0, 4096, []) and Budget(limit_usd=1.0).reserve(b" ") == 0.0
+    budget = Budget(limit_usd=1.0)
+    assert budget.settle(0.1, b"not json", b"data: {}\n\n", PROVIDERS["openai"]) == 0.0
+    assert budget.reserved_usd == 0 and budget.calls == 0
+
+
 def test_1_another_model_is_not_priced_as_the_model_its_name_starts_with():
     from lessonlib.budget import check_model_is_priced
     from lessonlib.prices import PRICES, price_for

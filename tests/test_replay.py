@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -319,3 +320,21 @@ def test_served_cassettes_round_trip_through_yaml(cassette_path):
     assert data["provenance"]["kind"] == "authored"
     reloaded = Cassette.load(cassette_path)
     assert len(reloaded.interactions) == len(data["interactions"])
+
+
+def test_localize_leaves_what_is_not_a_batch_as_it_is(server):
+    # pins the results_url rewrite on bodies that are not JSON objects (lessonlib/replay.py, shrink-a)
+    base = server.base_url("anthropic").removesuffix("/anthropic")
+    batch = b'{"type":"message_batch","results_url":"https://api.anthropic.com/v1/messages/batches/b1/results"}'
+    moved = json.loads(server.localize(batch, "application/json"))
+    assert moved["results_url"] == f"{base}/anthropic/v1/messages/batches/b1/results"
+    for data in (b'{"results_url": "https://api.anthropic.com/v1/x"', b'["results_url"]', b'"results_url"',
+                 b'{"results_url": 3}', b'{"results_url": "https://example.com/v1/x"}'):
+        assert server.localize(data, "application/json") == data
+    assert server.localize(batch, "text/plain") == batch
+
+
+def test_finish_outside_record_mode_saves_nothing(server, cassette_path):
+    before = cassette_path.read_bytes()
+    oai(server).chat.completions.create(**PLAIN_OPENAI)
+    assert server.finish() is None and cassette_path.read_bytes() == before
