@@ -17,6 +17,8 @@ import os
 import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -311,9 +313,6 @@ def _stop_active(keep_recording: bool = False) -> None:
 
 def _provenance(settings: Settings) -> dict[str, Any]:
     """What a recording says about how it was made."""
-    from datetime import datetime, timezone
-    from importlib.metadata import version
-
     return {
         "kind": "recorded",
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -20,13 +20,17 @@ from importlib.metadata import PackageNotFoundError, version
 from operator import attrgetter
 from pathlib import Path
 
+from .cassette import Cassette
 from .config import (PLACEHOLDER, REPO_ROOT, SET_UP_MARK, TIKTOKEN_CACHE, UNSET, Settings, find_env_file,
                      learner_environ)
 from .display import console_shows, ipython_shell
+from .errors import CassetteError
+from .prices import usage_tokens
 from .providers import PROVIDERS
 from .redact import hide_keys, scrub_text, scrub_url
+from .replay import ReplayServer
 
-__all__ = ["REQUIREMENTS", "find_env_file", "check_replay", "run_doctor"]
+__all__ = ["REQUIREMENTS", "check_replay", "run_doctor"]
 
 # LESSON_REQUIREMENTS: another lock to check against (make canary points it at the canary's own).
 REQUIREMENTS = Path(os.environ.get("LESSON_REQUIREMENTS") or REPO_ROOT / "requirements.txt")
@@ -72,11 +76,9 @@ def _call(provider: str, options: dict[str, object], **body: object) -> object:
 
 
 def check_python() -> Check:
+    """Always ok: before 3.11, lessonlib fails on import (replay.py's datetime.UTC), before any check runs."""
     v = sys.version_info
-    if v >= (3, 11):
-        return Check("ok", "python", f"{v.major}.{v.minor}.{v.micro} ({sys.executable})")
-    return Check("fail", "python", f"{v.major}.{v.minor} is too old, the SDKs need 3.11+",
-                 "install Python 3.11+, then `make install`")
+    return Check("ok", "python", f"{v.major}.{v.minor}.{v.micro} ({sys.executable})")
 
 
 def check_packages() -> Check:
@@ -190,8 +192,6 @@ def check_settings(s: Settings) -> Check:
 
 
 def check_cassettes(s: Settings) -> Check:
-    from .cassette import Cassette, CassetteError
-
     names = sorted(p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     kinds: Counter[str] = Counter()
     broken, interactions = [], 0
@@ -244,9 +244,6 @@ def check_replay(s: Settings | None = None) -> Check:
 
     The calls are the cassette's own requests (issue 13: a recorded cassette has other models, another order, and
     notebook 01's raw httpx2 call besides), so any recording of notebook 01 passes, not only the authored one."""
-    from .cassette import CassetteError
-    from .replay import ReplayServer
-
     fix = "restore notebooks/cassettes/01_setup.yaml with git; if it is intact, `make install` (an SDK may be broken)"
     try:
         server = ReplayServer((s or Settings.read()).cassette_dir / "01_setup.yaml", mode="replay", speed=0).start()
@@ -284,8 +281,6 @@ def _scrub(text: object, s: Settings) -> str:
 
 def check_live(s: Settings, provider: str) -> Check:
     """One real call with 5 output tokens, straight to the provider (or to the server in *_BASE_URL)."""
-    from .prices import usage_tokens
-
     p, name = PROVIDERS[provider], f"live {provider}"
     if s.key_problem(provider):
         status = "warn" if _works_instead(s, provider) else "fail"  # as check_key (issue 13)
