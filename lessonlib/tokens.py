@@ -47,9 +47,7 @@ def _encoding_for(model: str | None) -> Any:
 
 def count_text(text: str | None, model: str | None = None) -> int:
     """Tokens in a string (0 for None), with the tokenizer of ``model`` (o200k_base by default)."""
-    if not text:
-        return 0
-    return len(_encoding_for(model).encode(text, disallowed_special=()))
+    return len(_encoding_for(model).encode(text or "", disallowed_special=()))
 
 
 def image_tokens(width: int, height: int, provider: str = "openai", detail: str = "high",
@@ -314,8 +312,6 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
             cost = counter(item)
         if role == "tool" or (role == "user" and not plain and _is_tool_followup(item)):
             pending += cost  # belongs to the unit of the nearest older message that is not a follow-up
-            if used + pending > budget:
-                break
             continue
         used += pending + cost
         pending = 0
@@ -326,10 +322,9 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
     system = [messages[i] for i in system_idx]
     if start is None:
         return system
-    if not system_idx or system_idx[-1] < start:
-        system.extend(messages[start:])  # extend, not +: messages may be a tuple
-        return system
-    return system + [messages[i] for i in range(start, n) if roles[i] != "system" and roles[i] != "developer"]
+    if system_idx and system_idx[-1] > start:  # a system prompt among the kept turns: it comes first, once
+        return system + [messages[i] for i in range(start, n) if roles[i] != "system" and roles[i] != "developer"]
+    return [*system, *messages[start:]]  # unpacked, not +: messages may be a tuple
 
 
 # ---- real bills to compare against ----------------------------------------------------------------
