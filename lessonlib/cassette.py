@@ -118,14 +118,13 @@ def _check_interaction(item: Any) -> None:
 
 def canonical_body(body: str | bytes | None) -> Any:
     """The part of a request body that matching compares: parsed JSON, or the raw text."""
-    if body is None or body == b"" or body == "":
+    if not body:
         return None
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        return json.loads(body)
+        return json.loads(text)
     except ValueError:
-        return body
+        return text
 
 
 def _fmt(value: Any) -> str:
@@ -276,21 +275,19 @@ class Cassette:
 
     # ---- writing (record mode) -------------------------------------------------------------
 
-    def to_yaml(self) -> str:
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write atomically: a temporary file in the same folder, then a rename over the target."""
         data: dict[str, Any] = {"provenance": self.provenance}
         if self.pacing_required:
             data["pacing"] = "required"
         data["interactions"] = [i.raw for i in self.interactions]
-        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
-
-    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write atomically: a temporary file in the same folder, then a rename over the target."""
+        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
         target = Path(path or self.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_yaml())
+                fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o644)  # mkstemp makes it private; a cassette is an ordinary project file

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +26,10 @@ def sse_events(body: str) -> list[str]:
 
 def sse_data(body: str) -> Iterator[dict[str, Any]]:
     """The JSON objects of a stream's ``data:`` lines, in order (OpenAI's final ``[DONE]`` and bad JSON skipped)."""
-    for event in sse_events(body):
-        for line in event.splitlines():
-            if line.startswith("data:") and line[5:].strip().startswith("{"):  # so JSON that parses is a dict
-                try:
-                    data = json.loads(line[5:])
-                except ValueError:
-                    continue
-                yield data
+    for line in body.splitlines():  # the blank lines between events are no data: lines
+        if line.startswith("data:") and line[5:].strip().startswith("{"):  # so JSON that parses is a dict
+            with suppress(ValueError):
+                yield json.loads(line[5:])
 
 
 def _openai_stream(events: Iterator[dict[str, Any]]) -> Usage:

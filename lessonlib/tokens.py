@@ -9,7 +9,6 @@ Taught in: 07_multi_turn (counting and trimming), 08_vision (image tokens).
 from __future__ import annotations
 
 import base64
-import gzip
 import io
 import json
 import math
@@ -22,8 +21,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from .cassette import Cassette
 from .config import TIKTOKEN_CACHE
-from .providers import sse_data
+from .providers import PROVIDERS
 
 __all__ = ["clear_count_cache", "count_text", "count_message", "count_messages", "image_tokens", "recorded_bills",
            "tool_definitions_text", "trim_messages"]
@@ -47,9 +47,7 @@ def _encoding_for(model: str | None) -> Any:
 
 def count_text(text: str | None, model: str | None = None) -> int:
     """Tokens in a string (0 for None), with the tokenizer of ``model`` (o200k_base by default)."""
-    if not text:
-        return 0
-    return len(_encoding_for(model).encode(text, disallowed_special=()))
+    return len(_encoding_for(model).encode(text or "", disallowed_special=()))
 
 
 def image_tokens(width: int, height: int, provider: str = "openai", detail: str = "high",
@@ -314,8 +312,6 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
             cost = counter(item)
         if role == "tool" or (role == "user" and not plain and _is_tool_followup(item)):
             pending += cost  # belongs to the unit of the nearest older message that is not a follow-up
-            if used + pending > budget:
-                break
             continue
         used += pending + cost
         pending = 0
@@ -326,38 +322,25 @@ def trim_messages(messages: list[Any], max_tokens: int, model: str | None = None
     system = [messages[i] for i in system_idx]
     if start is None:
         return system
-    if not system_idx or system_idx[-1] < start:
-        system.extend(messages[start:])  # extend, not +: messages may be a tuple
-        return system
-    return system + [messages[i] for i in range(start, n) if roles[i] != "system" and roles[i] != "developer"]
+    if system_idx and system_idx[-1] > start:  # a system prompt among the kept turns: it comes first, once
+        return system + [messages[i] for i in range(start, n) if roles[i] != "system" and roles[i] != "developer"]
+    return [*system, *messages[start:]]  # unpacked, not +: messages may be a tuple
 
 
 # ---- real bills to compare against ----------------------------------------------------------------
-
-
-def _wire_text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return (gzip.decompress(value) if value[:2] == b"\x1f\x8b" else value).decode("utf-8")
-    return str(value)
 
 
 def recorded_bills(folder: Path | str | None = None) -> list[dict[str, Any]]:
     """The OpenAI chat requests recorded by other public projects in ``tests/wire/real/`` (see
     ``tests/wire/SOURCES.md``), each with the ``prompt_tokens`` OpenAI billed for it (a stream's from its
     usage chunk): ``[{"name": ..., "source": ..., "body": {...}, "prompt_tokens": N}, ...]``."""
-    import yaml
-
     out = []
     for path in sorted(Path(folder or WIRE).glob("openai_chat_*.yaml")):
-        for n, item in enumerate(yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]):
-            if not item["request"].get("body") or item["response"]["status"]["code"] != 200:
+        for item in Cassette.load(path).interactions:  # gzip bodies and SSE streams read as replay reads them
+            if not item.body or item.response["status"]["code"] != 200:
                 continue  # errors bill nothing
-            response = _wire_text((item["response"].get("body") or {}).get("string", ""))
-            chunks = list(sse_data(response)) if response.lstrip().startswith("data:") else [json.loads(response)]
-            usage = next((c["usage"] for c in reversed(chunks) if c.get("usage")), None)
-            if usage:
-                name = path.stem.split("__")[0].removeprefix("openai_chat_") + (f" #{n}" if n else "")
-                out.append({"name": name, "source": path.stem.split("__")[-1],
-                            "body": json.loads(_wire_text(item["request"]["body"])),
+            if usage := PROVIDERS["openai"].usage(item.response_body())[1]:
+                name = path.stem.split("__")[0].removeprefix("openai_chat_") + (f" #{item.index}" if item.index else "")
+                out.append({"name": name, "source": path.stem.split("__")[-1], "body": item.body,
                             "prompt_tokens": usage["prompt_tokens"]})
     return out
