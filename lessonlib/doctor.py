@@ -302,6 +302,9 @@ def check_live(s: Settings, provider: str) -> Check:
                  "status": getattr(exc, "status_code", "?")}
         _, what, fix = next(e for e in LIVE_ERRORS if isinstance(exc, getattr(sdk, e[0])))
         return Check("fail", name, what.format(**facts), fix.format(**facts))
+    if isinstance(reply, str):  # the SDKs hand back a body that is not JSON as text (a web UI's page, say)
+        return Check("fail", name, f"{scrub_url(s.upstreams[provider])} answered with a page, not the API's JSON",
+                     f"set {p.base_url_env} in .env to the API's address, not a web page's")
     used = "{} in, {} out".format(*usage_tokens(reply.usage)) if reply.usage else "no usage reported"
     return Check("ok", name, f"{model} answered in {time.perf_counter() - started:.1f} s ({used})")
 

@@ -218,9 +218,11 @@ class FakeProvider(BaseHTTPRequestHandler):
             body = {"id": "msg_x", "type": "message", "role": "assistant", "model": request["model"],
                     "content": [{"type": "text", "text": "OK"}], "stop_reason": "end_turn", "stop_sequence": None,
                     "usage": {"input_tokens": 10, "output_tokens": 2}}
-        data = json.dumps(body).encode()
+        data, kind = json.dumps(body).encode(), "application/json"
+        if code == "page":  # a web UI's address in *_BASE_URL: 200 with a page, which the SDKs return as text
+            data, code, kind = b"<!doctype html><title>Open WebUI</title>", 200, "text/html"
         self.send_response(code)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -260,6 +262,8 @@ def _closed_port() -> int:
     (429, "✘ live openai: rate limited or out of credit (429)"),
     (500, "✘ live openai: HTTP 500"),
     ("down", "✘ live openai: cannot reach http://127.0.0.1:"),
+    # a 200 page once crashed the check ("AttributeError: 'str' object has no attribute 'usage' — please report it")
+    ("page", "✘ live openai: http://127.0.0.1:"),
 ])
 def test_live_errors_say_what_to_do(run, provider, status, expected):
     if status == "down":
@@ -269,6 +273,9 @@ def test_live_errors_say_what_to_do(run, provider, status, expected):
     code, out = run(live=True, **provider)
     assert code == 1
     assert line(out, "live openai").startswith(expected), out
+    if status == "page":
+        assert line(out, "live openai").endswith("answered with a page, not the API's JSON — set OPENAI_BASE_URL "
+                                                 "in .env to the API's address, not a web page's"), out
     assert line(out, "live anthropic").startswith("✔")
     assert "****" not in out
 
