@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+from unittest import mock
 
 from lessonlib.display import ipython_shell
 from lessonlib.redact import hide_keys
@@ -106,20 +107,17 @@ def run(id: str, answer: Any) -> Result:
     done, context = threading.Event(), contextvars.copy_context()
     worker = threading.Thread(target=lambda: (context.run(_grade, ex, answer, outcome), done.set()),
                               name=f"check {id}", daemon=True)  # a daemon never keeps the kernel from exiting
-    typed, builtins.input = builtins.input, _no_input  # it would wait for the learner (an input box in JupyterLab)
-    shell = ipython_shell()
-    if shell is not None:  # exit() would end the kernel once the cell is done, and every variable with it
-        shell.ask_exit = _no_exit
-    try:
-        worker.start()
-        done.wait(limit)
-    except KeyboardInterrupt:  # the learner stopped the cell: stop the answer too, or it runs on in later cells
-        _stop(worker)
-        raise
-    finally:
-        builtins.input = typed
-        if shell is not None:
-            del shell.ask_exit
+    with contextlib.ExitStack() as patched:  # input() would wait for the learner (an input box in JupyterLab)
+        patched.enter_context(mock.patch.object(builtins, "input", _no_input))
+        shell = ipython_shell()
+        if shell is not None:  # exit() would end the kernel once the cell is done, and every variable with it
+            patched.enter_context(mock.patch.object(shell, "ask_exit", _no_exit))
+        try:
+            worker.start()
+            done.wait(limit)
+        except KeyboardInterrupt:  # the learner stopped the cell: stop the answer too, or it runs on in later cells
+            _stop(worker)
+            raise
     if outcome:
         return outcome[0]
     _stop(worker)
@@ -204,24 +202,21 @@ def run_async(fn: Any, *args: Any, **kwargs: Any) -> Any:
             _LOOPS.pop(threading.get_ident(), None)
 
 
-def _name(fn: Any) -> str:
-    name = getattr(fn, "__name__", "")
-    return name if name and not name.startswith("<") else "your function"
-
-
 def call(fn: Any, *args: Any, want: str = "", returns: type | tuple[type, ...] | None = None,
          raises: dict[Any, str] | None = None, copy_args: bool = True, in_loop: bool = False, name: str | None = None,
          none_ok: bool = False, **kwargs: Any) -> Any:
     """Call the learner's ``fn(*args, **kwargs)`` on deep copies of its input and do the checks every exercise needs.
 
     ``want`` says what to return, ``returns`` the accepted type(s), ``none_ok`` that None can be right;
-    ``raises`` maps an exception type (or a tuple) to its nudge ({exc} is the exception); ``name`` is how the
-    nudges name the call. An awaitable result is awaited in a fresh event loop (``in_loop=True`` calls the
-    answer inside that loop, for answers that start tasks before they return).
+    ``raises`` maps an exception type (a tuple, or a predicate on the exception) to its nudge ({exc} is the
+    exception); ``name`` is how the nudges name the call. An awaitable result is awaited in a fresh event loop
+    (``in_loop=True`` calls the answer inside that loop, for answers that start tasks before they return).
     """
     if not callable(fn) or inspect.isclass(fn):
         raise NotYet(f"pass the function itself, without calling it; you passed {an(type(fn).__name__)}.")
-    name = name or _name(fn)
+    if not name:
+        name = getattr(fn, "__name__", "")
+        name = name if name and not name.startswith("<") else "your function"
     try:
         given, given_kw = copy.deepcopy((args, kwargs)) if copy_args else (args, kwargs)
     except Exception:  # noqa: BLE001 - coroutines, clients: pass them as they are
@@ -236,7 +231,8 @@ def call(fn: Any, *args: Any, want: str = "", returns: type | tuple[type, ...] |
     except (NotImplementedError, NotYet):  # a nudge of run_async's is not the answer's exception
         raise
     except Exception as exc:
-        nudge = next((text for kinds, text in (raises or {}).items() if isinstance(exc, kinds)), None)
+        nudge = next((text for kinds, text in (raises or {}).items()
+                      if (isinstance(exc, kinds) if isinstance(kinds, (type, tuple)) else kinds(exc))), None)
         if nudge is None:
             raise
         raise NotYet(nudge.format(exc=exc)) from None
@@ -250,13 +246,12 @@ def call(fn: Any, *args: Any, want: str = "", returns: type | tuple[type, ...] |
         kinds = returns if isinstance(returns, tuple) else (returns,)
         if not isinstance(out, kinds) or (isinstance(out, bool) and bool not in kinds):
             raise NotYet(f"{name} returned {an(type(out).__name__)}: return {want}.")
-    if isinstance(out, (list, tuple)) and any(inspect.isawaitable(item) for item in out):
-        for item in out:  # no "coroutine ... was never awaited" warning under the verdict
-            if inspect.iscoroutine(item):
-                item.close()
-        kind = next(type(item).__name__ for item in out if inspect.isawaitable(item))
-        raise NotYet(f"{name} returned a {type(out).__name__} of {kind} objects instead of their results: await "
-                     "them, e.g. `await asyncio.gather(...)`.")
+    pending = [item for item in out if inspect.isawaitable(item)] if isinstance(out, (list, tuple)) else []
+    if pending:
+        for item in filter(inspect.iscoroutine, pending):  # no "coroutine ... was never awaited" under the verdict
+            item.close()
+        raise NotYet(f"{name} returned a {type(out).__name__} of {type(pending[0]).__name__} objects instead of their "
+                     "results: await them, e.g. `await asyncio.gather(...)`.")
     return out
 
 

@@ -17,24 +17,20 @@ def _url(provider: str) -> str:
     return (p.upstream.removesuffix("/v1") if p.v1_in_base_url else p.upstream) + p.endpoint  # endpoint has the /v1
 
 
-def _sdk(provider: str) -> Any:
-    return importlib.import_module(provider)  # the SDK's package has the provider's name
-
-
 def completion(text: str | None, prompt: int = 28, output: int = 40, *, finish: str = "stop", reasoning: int = 0,
                refusal: str | None = None, request_id: str | None = None) -> Any:
     """A ChatCompletion with one choice, as chat.completions.create returns it."""
     from openai.types.chat import ChatCompletion
 
     made = ChatCompletion.model_validate({
-        "id": "chatcmpl-exercise", "object": "chat.completion", "created": 1795548733, "model": "gpt-5.4-mini-2026-03-17",
+        "id": "chatcmpl-exercise", "object": "chat.completion", "created": 1795548733,
+        "model": "gpt-5.4-mini-2026-03-17", "service_tier": "default", "system_fingerprint": "fp_exercise",
         "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
                      "message": {"role": "assistant", "content": text, "refusal": refusal, "annotations": []}}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
                   "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
                   "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
                                                 "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
-        "service_tier": "default", "system_fingerprint": "fp_exercise",
     })
     made._request_id = request_id
     return made
@@ -78,24 +74,25 @@ def status_error(provider: str, cls_name: str, status: int, headers: dict[str, s
     import httpx2
 
     headers = dict(headers or {})
+    text = f"authored {status} for an exercise"
     if provider == "openai":
         headers.setdefault("x-request-id", request_id or "req_" + "0" * 32)
         kind = "server_error" if status >= 500 else "invalid_request_error"
-        body: dict[str, Any] = {"message": f"authored {status} for an exercise", "type": kind, "param": None, "code": None}
+        body: dict[str, Any] = {"message": text, "type": kind, "param": None, "code": None}
     else:
         rid = request_id or "req_011C" + "0" * 20
         headers.setdefault("request-id", rid)
-        body = {"type": "error", "error": {"type": "api_error", "message": f"authored {status} for an exercise"},
-                "request_id": rid}
+        body = {"type": "error", "error": {"type": "api_error", "message": text}, "request_id": rid}
     response = httpx2.Response(status, headers=headers, json=body, request=httpx2.Request("POST", _url(provider)))
-    return getattr(_sdk(provider), cls_name)(f"Error code: {status} - {body}", response=response, body=body)
+    sdk = importlib.import_module(provider)  # the SDK's package has the provider's name
+    return getattr(sdk, cls_name)(f"Error code: {status} - {body}", response=response, body=body)
 
 
 def connection_error(provider: str, timeout: bool = False) -> Any:
     """An APIConnectionError (or APITimeoutError): the request got no answer at all."""
     import httpx2
 
-    kind = _sdk(provider).APITimeoutError if timeout else _sdk(provider).APIConnectionError
+    kind = getattr(importlib.import_module(provider), "APITimeoutError" if timeout else "APIConnectionError")
     return kind(request=httpx2.Request("POST", _url(provider)))
 
 

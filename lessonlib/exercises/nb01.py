@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 from lessonlib.exercises import NotYet, an, call, compare, exercise
 
@@ -17,7 +18,8 @@ def _key_status(fn):
     secret = "sk-proj-" + "x" * 40
     cases = [
         ({"OPENAI_API_KEY": secret}, {"OPENAI_API_KEY": True, "ANTHROPIC_API_KEY": False}),
-        ({"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "sk-ant-" + "y" * 40}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": True}),
+        ({"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "sk-ant-" + "y" * 40},
+         {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": True}),
         ({}, {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": False}),
     ]
     answers = [call(fn, env, want="a dict of two booleans", returns=dict) for env, _ in cases]
@@ -45,15 +47,10 @@ def _make_client(fn):
     import openai
 
     before = dict(os.environ)
-    try:
+    # the kernel's environment put back, also if the answer raised: a later cell must not get "not-needed" as its key
+    with mock.patch.dict(os.environ):
         client = call(fn, "http://127.0.0.1:11434/v1", want="an openai.OpenAI client", returns=openai.OpenAI)
-    finally:  # also when the answer raised
         changed = sorted(name for name in {*before, *os.environ} if before.get(name) != os.environ.get(name))
-        for name in changed:  # put the kernel's environment back: a later cell must not get "not-needed" as its key
-            if name in before:
-                os.environ[name] = before[name]
-            else:
-                del os.environ[name]
     if changed:
         raise NotYet(f"your function changed the environment ({', '.join(changed)}; the check put it back): "
                      "pass base_url= and api_key= to OpenAI(...) instead.")

@@ -57,7 +57,8 @@ def _(fn: Any) -> str:
              "the prices are swapped: input (prompt) tokens at input_per_m, output at output_per_m."),
             (u.total_tokens * pin / 1e6, one_rate),
             (u.total_tokens * pout / 1e6, one_rate),
-            (want + reasoning * pout / 1e6, "you counted reasoning tokens twice: completion_tokens already includes them."),
+            (want + reasoning * pout / 1e6,
+             "you counted reasoning tokens twice: completion_tokens already includes them."),
             (lambda g: g != 0 and any(abs(g - round(want, digits)) < 1e-15 for digits in range(2, 10)),
              f"don't round: return the full value. Expected {want:.12g}, you returned {out!r}."),
         ], otherwise=f"for {u.prompt_tokens} in / {u.completion_tokens} out at ${pin}/${pout} per million, "
@@ -98,9 +99,10 @@ def _(fn: Any) -> str:
                "happen before any visible text, when reasoning tokens used up the cap.")
 def _(fn: Any) -> str:
     flagged = "you flagged {} as cut off; the text's last character says nothing, finish_reason does."
+    cut = "HTTP status codes are three-digit numbers a server sends back with every"
     cases = [
-        (completion("HTTP status codes are three-digit numbers a server sends back with every", 23, 20, finish="length"),
-         True, "you missed one (cut mid-sentence); which field of the choice says why the model stopped?"),
+        (completion(cut, 23, 20, finish="length"), True,
+         "you missed one (cut mid-sentence); which field of the choice says why the model stopped?"),
         (completion("HTTP status codes are three-digit numbers that say how a request went.", 23, 15),
          False, flagged.format("a complete answer")),
         (completion("", 23, 20, finish="length", reasoning=20), True,

@@ -28,14 +28,10 @@ SPLIT_TEXT = message([{"type": "text", "text": "A 404 means "},
           hint="Loop over the blocks, keep only those whose block.type == 'text', and return "
                "''.join(block.text for ...). Other blocks (thinking, tool_use) have no .text attribute.")
 def _check_all_text(fn: Any) -> str:
-    def text_of(blocks: list[Any]) -> str:
-        try:
-            return call(fn, blocks, returns=str, want="one string (the joined text): use ''.join(...)")
-        except AttributeError as exc:
-            if exc.name != "text":  # another attribute: the learner's own slip, shown as it is
-                raise
-            raise NotYet(f"your function raised AttributeError ({exc}): a thinking or tool_use block has no .text. "
-                         "Look at block.type before you read block.text.") from None
+    def text_of(blocks: list[Any]) -> str:  # another AttributeError than .text's: the learner's own slip, as it is
+        return call(fn, blocks, returns=str, want="one string (the joined text): use ''.join(...)", raises={
+            lambda exc: isinstance(exc, AttributeError) and exc.name == "text": "your function raised AttributeError "
+            "({exc}): a thinking or tool_use block has no .text. Look at block.type before you read block.text."})
 
     expected = "I'll look up the current weather in both cities."
     got = text_of(TOOL_TURN)
@@ -77,7 +73,8 @@ def _pair(fn: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[dict[str, 
     """The (system, messages) pair; a two-item list is a pair too."""
     out = call(fn, messages, returns=(tuple, list), want="a pair (system, messages)")
     if len(out) != 2 or not isinstance(out[1], list):
-        raise NotYet(f"return a pair (system, messages): a str or None, then a list of messages; you returned {out!r:.80}.")
+        raise NotYet("return a pair (system, messages): a str or None, then a list of messages; you returned "
+                     f"{out!r:.80}.")
     if not all(isinstance(m, dict) for m in out[1]):
         raise NotYet(f"keep the other messages as the dicts they are ({{'role': ..., 'content': ...}}); your list "
                      f"holds {an(type(next(m for m in out[1] if not isinstance(m, dict))).__name__)}.")
@@ -93,23 +90,23 @@ def _check_split_system(fn: Any) -> str:
     system, rest = _pair(fn, HTTP_CHAT)
     if any(m.get("role") == "system" for m in rest):
         raise NotYet("a system message is still in the messages list: move its text into the first item of the pair.")
-    if system != "You are a helpful assistant.":
-        raise NotYet(f"the system text should be the system message's content, 'You are a helpful assistant.', not {system!r}.")
-    if rest != HTTP_CHAT[1:]:
-        raise NotYet(f"the messages should be just the user turn, {HTTP_CHAT[1:]!r}; got {rest!r}.")
-    if _pair(fn, TUTOR_CHAT)[1] != TUTOR_CHAT[1:]:
-        raise NotYet("for a multi-turn chat, keep every user and assistant turn, in their original order.")
+    compare(system, "You are a helpful assistant.", otherwise="the system text should be the system message's "
+            f"content, 'You are a helpful assistant.', not {system!r}.")
+    compare(rest, HTTP_CHAT[1:],
+            otherwise=f"the messages should be just the user turn, {HTTP_CHAT[1:]!r}; got {rest!r}.")
+    compare(_pair(fn, TUTOR_CHAT)[1], TUTOR_CHAT[1:],
+            otherwise="for a multi-turn chat, keep every user and assistant turn, in their original order.")
     system, rest = _pair(fn, DEVELOPER_CHAT)
     if any(m.get("role") == "system" for m in rest):
         raise NotYet("with two instruction messages, one is still in the messages list: collect every system message.")
     if any(m.get("role") == "developer" for m in rest):
         raise NotYet("newer OpenAI models use role 'developer' for the same instructions: treat it like 'system'.")
     expected = "You are a patient Python tutor.\n\nAnswer in short steps."
-    if system != expected:
-        raise NotYet(f"with two instruction messages, join their texts with a blank line: expected {expected!r}, got {system!r}.")
+    compare(system, expected, otherwise="with two instruction messages, join their texts with a blank line: "
+            f"expected {expected!r}, got {system!r}.")
     system, rest = _pair(fn, HTTP_CHAT[1:])
-    if system is not None:
-        raise NotYet(f"with no system message, return None as the system text (so you can leave system= out), not {system!r}.")
+    compare(system, None, otherwise="with no system message, return None as the system text (so you can leave "
+            f"system= out), not {system!r}.")
     return "pass the pair on as client.messages.create(system=system, messages=messages, ...)."
 
 
@@ -132,13 +129,10 @@ USAGES = [
                "cache_creation breakdown too: it splits cache_creation_input_tokens by TTL.")
 def _check_total_tokens(fn: Any) -> str:
     for usage, expected in USAGES:
-        try:
-            got = call(fn, usage, returns=(int, float), want="the total as an int")
-        except TypeError as exc:
-            if "NoneType" not in str(exc):  # not a None in the sum: the learner's own slip, shown as it is
-                raise
-            raise NotYet(f"your function raised TypeError ({exc}): the cache fields are Optional and can be None; "
-                         "count None as 0 (e.g. `usage.cache_read_input_tokens or 0`).") from None
+        got = call(fn, usage, returns=(int, float), want="the total as an int", raises={  # another TypeError: as it is
+            lambda exc: isinstance(exc, TypeError) and "NoneType" in str(exc): "your function raised TypeError "
+            "({exc}): the cache fields are Optional and can be None; count None as 0 (e.g. "
+            "`usage.cache_read_input_tokens or 0`)."})
         plain = usage.input_tokens + usage.output_tokens
         compare(got, expected, mistakes=[
             (lambda got: got == plain != expected,

@@ -23,16 +23,14 @@ def _preview(text: str) -> str:
 def _(fn: Any) -> str:
     with_usage = openai_chunks(include_usage=True)
     expected = "".join(c.choices[0].delta.content or "" for c in with_usage if c.choices)
-    for chunks, label in ((with_usage, "a stream with include_usage on"), (openai_chunks(False), "a stream without usage")):
-        try:
-            out = call(fn, chunks, returns=str, want="the text as one string, built from the chunks", raises={
-                IndexError: "IndexError: the last chunk of a stream with include_usage has `choices == []`. "
-                            "Check `if not chunk.choices:` before you read `chunk.choices[0]`."})
-        except TypeError as exc:
-            if "NoneType" not in str(exc):  # not a None content: the learner's own slip, shown as it is
-                raise
-            raise NotYet(f"TypeError ({exc}): `delta.content` is None on some chunks (the one with finish_reason). "
-                         "Add it only when it is a string.") from None
+    for chunks, label in ((with_usage, "a stream with include_usage on"),
+                          (openai_chunks(False), "a stream without usage")):
+        out = call(fn, chunks, returns=str, want="the text as one string, built from the chunks", raises={
+            IndexError: "IndexError: the last chunk of a stream with include_usage has `choices == []`. "
+                        "Check `if not chunk.choices:` before you read `chunk.choices[0]`.",
+            # another TypeError than a None content's: the learner's own slip, shown as it is
+            lambda exc: isinstance(exc, TypeError) and "NoneType" in str(exc): "TypeError ({exc}): `delta.content` "
+            "is None on some chunks (the one with finish_reason). Add it only when it is a string."})
         compare(out, expected, mistakes=[
             ("", f"you returned an empty string for {label}; add each chunk's `choices[0].delta.content`."),
             (lambda got: got.replace("None", "") == expected,
@@ -45,8 +43,9 @@ def _(fn: Any) -> str:
 @exercise("04.2", title="Time to first token",
           idea="The first arrival is not always text: what does the first chunk of a stream carry?",
           hint="The first arrival is the role chunk, whose text is '' (nothing to show yet). Time to first token is "
-               "the time of the first arrival whose text is non-empty: `next((t for t, text in arrivals if text), None)`. "
-               "The total is the time of the last arrival: `arrivals[-1][0]`.")
+               "the time of the first arrival whose text is non-empty: "
+               "`next((t for t, text in arrivals if text), None)`. The total is the time of the last arrival: "
+               "`arrivals[-1][0]`.")
 def _(fn: Any) -> str:
     arrivals = openai_arrivals()
     first = next(t for t, text in arrivals if text)
@@ -59,12 +58,14 @@ def _(fn: Any) -> str:
         (arrivals[0][0], f"{arrivals[0][0]} is when the first chunk arrived, but its text is '' (the role chunk). "
                          "Time to first token is when the first non-empty text arrived."),
     ], otherwise=f"time to first token should be {first} for these arrivals; you returned {out[0]!r}.")
-    compare(out[1], total, otherwise=f"the total should be the time of the last arrival, {total}; you returned {out[1]!r}.")
+    compare(out[1], total,
+            otherwise=f"the total should be the time of the last arrival, {total}; you returned {out[1]!r}.")
     # A stream that calls a tool carries no text at all.
     no_text = "on arrivals with no text at all (a tool-call stream)"
     out = call(fn, [(0.41, ""), (0.45, ""), (0.47, ""), (0.52, "")], want="(None, 0.52)", raises={
-        (StopIteration, IndexError, ValueError, RuntimeError): f"{no_text} your code raised {{exc.__class__.__name__}}; "
-                                                               "return (None, total) there, e.g. with next(..., None)."})
+        (StopIteration, IndexError, ValueError, RuntimeError):
+            f"{no_text} your code raised {{exc.__class__.__name__}}; return (None, total) there, e.g. with next(..., "
+            "None)."})
     compare(out, (None, 0.52), otherwise=f"{no_text} return (None, 0.52); you returned {out!r}.")
     return f"first token after {first:.2f} s of {total:.2f} s; the rest of the wait is the stream itself."
 
@@ -81,10 +82,12 @@ _TOOL_EVENTS: list[dict[str, Any]] = [
     {"type": "content_block_start", "index": 1,
      "content_block": {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {}}},
     {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"T"}},
+    {"type": "content_block_delta", "index": 1,
+     "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"T"}},
     {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "okyo\"}"}},
     {"type": "content_block_stop", "index": 1},
-    {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 41}},
+    {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+     "usage": {"output_tokens": 41}},
     {"type": "message_stop"},
 ]
 
@@ -92,8 +95,9 @@ _TOOL_EVENTS: list[dict[str, Any]] = [
 @exercise("04.3", title="Reassemble Claude's text from raw events",
           idea="Most events carry no text at all; the text comes in one kind of delta.",
           hint="Keep only events with type 'content_block_delta' whose delta type is 'text_delta', and join their "
-               "`event['delta']['text']`. Other events (message_start, ping, content_block_start/stop, message_delta, "
-               "message_stop) carry no text, and an `input_json_delta` is a piece of a tool call's arguments, not text.")
+               "`event['delta']['text']`. Other events (message_start, ping, content_block_start/stop, "
+               "message_delta, message_stop) carry no text, and an `input_json_delta` is a piece of a tool call's "
+               "arguments, not text.")
 def _(fn: Any) -> str:
     events = anthropic_events()
     expected = "".join(e["delta"]["text"] for e in events

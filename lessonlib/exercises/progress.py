@@ -30,12 +30,11 @@ def progress(folder: Path = NOTEBOOKS) -> dict[str, str]:
                      for output in cell.get("outputs", [])]  # an output's text: a list of lines, or one string
         except (OSError, ValueError, LookupError, TypeError, AttributeError):  # unreadable, or JSON but no notebook
             continue
-        for text in texts:
-            for ex_id, verdict in _LINE.findall(text):
-                # not a mistyped id's "❌ 01.9 not yet: there is no exercise '01.9'"; and a pass in one copy of a
-                # notebook (JupyterLab's "01_setup-Copy1.ipynb") is not undone by another's older "not yet"
-                if ex_id in state and state[ex_id] != "passed":
-                    state[ex_id] = verdict
+        for ex_id, verdict in _LINE.findall("\n".join(texts)):
+            # not a mistyped id's "❌ 01.9 not yet: there is no exercise '01.9'"; and a pass in one copy of a
+            # notebook (JupyterLab's "01_setup-Copy1.ipynb") is not undone by another's older "not yet"
+            if ex_id in state and state[ex_id] != "passed":
+                state[ex_id] = verdict
     return state
 
 
