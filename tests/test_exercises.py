@@ -183,6 +183,28 @@ def test_a_stuck_sync_answer_gets_its_verdict_in_time_and_the_kernel_stays_usabl
         release.set()
 
 
+def test_a_stuck_answer_under_a_debugger_gets_its_verdict_and_the_kernel_goes_on():
+    # on CPython 3.11 with a tracer on (JupyterLab's debugger, coverage), the SystemExit left pending for an answer
+    # blocked in C made every traced thread spin at its next call: the check cell never ended, the kernel hung
+    script = """
+import sys, threading
+import lessonlib.exercises as exercises
+exercises.TIME_LIMIT = 0.3
+exercises.exercise("99.1", title="waits", idea="-", hint="-")(lambda fn: fn())
+def tracer(frame, event, arg):
+    return tracer
+sys.settrace(tracer)
+print(exercises.run("99.1", threading.Event().wait).message)
+print("the kernel goes on")
+"""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.stdout.splitlines() == ["didn't finish in 0.3 s (it is still running in the background; if the "
+                                        "notebook gets slow, restart the kernel): is there a loop that never "
+                                        "ends, or an await that never returns?", "the kernel goes on"], done.stderr
+
+
 def test_a_stuck_loop_is_stopped_after_its_verdict(short_limit):
     # a `while` loop that never ended ran on in the background after "didn't finish", printing into later cells
     threads, give_up = [], threading.Event()
