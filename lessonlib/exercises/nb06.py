@@ -174,9 +174,8 @@ def _(fn: Any) -> str:
         should = "None instead, so the caller can fall back" if expected is None else "the parsed dict"
         out = call(fn, case, none_ok=True, raises={Exception: f"on {label} your function raised "
                    f"{{exc.__class__.__name__}}: {{exc}}. It should return {should}."})
-        if expected is None:
-            compare(out, None, otherwise=f"on {label} it returned {type(out).__name__} {str(out)[:60]!r}; expected None.")
-        else:
-            compare(out, expected, mistakes=[(None, f"on {label} it returned None; expected the parsed dict.")],
-                    otherwise=f"on {label} it returned {str(out)[:80]!r}; expected json.loads of the content, a dict.")
+        wrong = (f"{type(out).__name__} {str(out)[:60]!r}; expected None." if expected is None
+                 else f"{str(out)[:80]!r}; expected json.loads of the content, a dict.")
+        compare(out, expected, mistakes=[(None, f"on {label} it returned None; expected the parsed dict.")],
+                otherwise=f"on {label} it returned {wrong}")
     return "a None now means 'fall back' (retry, use a default, or log and skip) instead of a crash."

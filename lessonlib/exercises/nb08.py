@@ -19,9 +19,8 @@ def _image_bytes(fmt: str) -> bytes:
 
 def _check_base64(text: Any, where: str, data: bytes) -> None:
     if isinstance(text, bytes):
-        raise NotYet(
-            f"{where} is bytes; JSON needs text. base64.standard_b64encode(...) returns bytes: add .decode('ascii')."
-        )
+        raise NotYet(f"{where} is bytes; JSON needs text. base64.standard_b64encode(...) returns bytes: add "
+                     ".decode('ascii').")
     if not isinstance(text, str):
         raise NotYet(f"{where} should be a base64 string, not {type(text).__name__}.")
     try:
@@ -47,7 +46,6 @@ def _check_image_blocks(fn: Any) -> str:
         if not isinstance(openai_part, dict) or not isinstance(anthropic_block, dict):
             raise NotYet("both parts should be plain dicts, the JSON the SDKs send.")
 
-        # OpenAI: an image_url part holding a data URL.
         if openai_part.get("type") != "image_url":
             raise NotYet(f"the OpenAI part needs \"type\": \"image_url\", not {openai_part.get('type')!r}.")
         image_url = openai_part.get("image_url")
@@ -63,7 +61,6 @@ def _check_image_blocks(fn: Any) -> str:
             raise NotYet(f"the data URL should start with {prefix!r}, then the base64 text.")
         _check_base64(url[len(prefix):], "the data URL's payload", data)
 
-        # Anthropic: an image block with a base64 source.
         if anthropic_block.get("type") != "image":
             raise NotYet(f"the Anthropic block needs \"type\": \"image\", not {anthropic_block.get('type')!r}.")
         source = anthropic_block.get("source")
@@ -143,8 +140,6 @@ def _check_fit(fn: Any) -> str:
             raise NotYet(f"for {label} a side became {min(w, h)}: keep every side at least 1 pixel.")
         exact = (width * scale, height * scale)
         if abs(w - exact[0]) > 1 or abs(h - exact[1]) > 1:
-            raise NotYet(
-                f"for {label} ({width}x{height}) you returned {w}x{h}; keeping the aspect ratio gives about "
-                f"{exact[0]:.0f}x{exact[1]:.0f}. Scale both sides by the same factor."
-            )
+            raise NotYet(f"for {label} ({width}x{height}) you returned {w}x{h}; keeping the aspect ratio gives "
+                         f"about {exact[0]:.0f}x{exact[1]:.0f}. Scale both sides by the same factor.")
     return "the same size Image.thumbnail() picks for these cases; providers shrink oversized images the same way."

@@ -35,11 +35,9 @@ def _(fn: Any) -> str:
     why_429 = "429 is the classic case: the request was fine, only too early."
     why_5xx = "every status >= 500 is the server's problem and may pass next time."
     why_4xx = "fails the same way every time; retrying only burns quota."
-    why_timeout = "a timeout may well pass on the next attempt."
     oa, an = "openai", "anthropic"
     retry = [
-        (status_error(oa, "RateLimitError", 429), why_429),
-        (status_error(an, "RateLimitError", 429), why_429),
+        *((status_error(p, "RateLimitError", 429), why_429) for p in (oa, an)),
         (status_error(oa, "InternalServerError", 500), why_5xx),
         (status_error(oa, "InternalServerError", 503), why_5xx),
         (status_error(an, "OverloadedError", 529),
@@ -48,17 +46,15 @@ def _(fn: Any) -> str:
         (status_error(oa, "ConflictError", 409),
          "the SDKs also retry 409 (a lock or conflict that clears by itself)."),
         (status_error(an, "RequestTimeoutError", 408), "the SDKs also retry 408 (the server timed out waiting)."),
-        (connection_error(oa, timeout=True), why_timeout),
-        (connection_error(an, timeout=True), why_timeout),
+        *((connection_error(p, timeout=True), "a timeout may well pass on the next attempt.") for p in (oa, an)),
         (connection_error(oa), "a connection error (refused, DNS, dropped) is worth another try."),
         (status_error(oa, "APIStatusError", 425, headers={"x-should-retry": "true"}),
          "the server said x-should-retry: true; obey it before looking at the status."),
     ]
     keep = [
-        (status_error(oa, "BadRequestError", 400), "a 400 " + why_4xx),
-        (status_error(an, "BadRequestError", 400), "a 400 " + why_4xx),
-        (status_error(oa, "AuthenticationError", 401), "a 401 (bad key) will not fix itself between attempts."),
-        (status_error(an, "AuthenticationError", 401), "a 401 (bad key) will not fix itself between attempts."),
+        *((status_error(p, "BadRequestError", 400), "a 400 " + why_4xx) for p in (oa, an)),
+        *((status_error(p, "AuthenticationError", 401), "a 401 (bad key) will not fix itself between attempts.")
+          for p in (oa, an)),
         (status_error(oa, "PermissionDeniedError", 403), "a 403 " + why_4xx),
         (status_error(oa, "NotFoundError", 404), "a 404 (wrong model id or path) " + why_4xx),
         (status_error(oa, "UnprocessableEntityError", 422), "a 422 " + why_4xx),
@@ -82,10 +78,9 @@ def _(fn: Any) -> str:
 @exercise("09.2", title="the SDK's wait before a retry",
           idea="The wait doubles with each retry up to a cap, then a random jitter shortens it by up to a quarter; "
                "a usable retry-after replaces all that.",
-          hint="Without a usable retry-after the wait is "
-               "min(INITIAL_RETRY_DELAY * 2 ** retries_taken, MAX_RETRY_DELAY) "
-               "= min(0.5 * 2 ** n, 8.0), times a jitter of 1 - 0.25 * random(), so between 0.75x and 1x of that. "
-               "A retry_after with 0 < retry_after <= 120 (MAX_RETRY_AFTER_DELAY) is used as it is: "
+          hint="Without a usable retry-after the wait is min(INITIAL_RETRY_DELAY * 2 ** retries_taken, "
+               "MAX_RETRY_DELAY) = min(0.5 * 2 ** n, 8.0), times a jitter of 1 - 0.25 * random(), so between 0.75x "
+               "and 1x of that. A retry_after with 0 < retry_after <= 120 (MAX_RETRY_AFTER_DELAY) is used as it is: "
                "(retry_after, retry_after).")
 def _(fn: Any) -> str:
     # Private on purpose: the answer is graded against the SDK's real constants, so a change in them shows here.
