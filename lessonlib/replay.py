@@ -493,11 +493,11 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._send_head(status, reason, out_headers + [("transfer-encoding", "chunked")])
                 sent_headers, started, buffer, event_times = True, time.monotonic(), "", []
-                for piece in upstream.iter_text():
-                    self._write_chunk(piece.encode("utf-8"))
-                    chunks.append(piece)
+                for piece in upstream.iter_text():  # each event timed as it came from the provider, then passed on
                     *ended, buffer = EVENT_END.split(buffer + piece)
                     event_times += [time.monotonic() - started for event in ended if event.strip()]
+                    self._write_chunk(piece.encode("utf-8"))
+                    chunks.append(piece)
                 if buffer.strip():
                     event_times.append(time.monotonic() - started)
                 done = True  # recorded before the client sees the stream's end

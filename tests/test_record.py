@@ -48,6 +48,10 @@ class FakeUpstream(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     seen: list[dict] = []
+    # When set: after its first words the stream waits (up to 10 s) for the client to have them, and ``held`` says
+    # whether it did. The client can only have them then if they were passed on as they came, not buffered.
+    hold: threading.Event | None = None
+    held: bool | None = None
 
     def log_message(self, *args):
         pass
@@ -77,12 +81,14 @@ class FakeUpstream(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
             self.wfile.flush()
             time.sleep(0.12)
+            if FakeUpstream.hold is not None and event.get("delta", {}).get("text") == "Hi":
+                FakeUpstream.held = FakeUpstream.hold.wait(10)
         self.wfile.write(b"0\r\n\r\n")
 
 
 @pytest.fixture()
 def upstream():
-    FakeUpstream.seen = []
+    FakeUpstream.seen, FakeUpstream.hold, FakeUpstream.held = [], None, None
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeUpstream)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -91,7 +97,7 @@ def upstream():
     httpd.server_close()
 
 
-def _calls(srv: ReplayServer) -> tuple[str, list[float]]:
+def _calls(srv: ReplayServer, first_words: threading.Event | None = None) -> tuple[str, list[float]]:
     oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY)
     r = oc.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "Hi from upstream"
@@ -103,6 +109,8 @@ def _calls(srv: ReplayServer) -> tuple[str, list[float]]:
         for piece in s.text_stream:
             text += piece
             arrivals.append(time.perf_counter() - t0)
+            if first_words is not None:
+                first_words.set()
     return text, arrivals
 
 
@@ -110,12 +118,14 @@ def test_record_then_replay_round_trip(tmp_path, upstream):
     cassette = tmp_path / "rec.yaml"
     srv = ReplayServer(cassette, mode="record", upstreams={"openai": upstream + "/v1", "anthropic": upstream},
                        secrets=(OPENAI_KEY, ANTHROPIC_KEY), provenance={"kind": "recorded"}).start()
+    FakeUpstream.hold = threading.Event()
     try:
-        text, arrivals = _calls(srv)
+        text, arrivals = _calls(srv, FakeUpstream.hold)
     finally:
         srv.stop()
     assert text == "Hi from stream"
-    assert arrivals[-1] - arrivals[0] > 0.15, "record mode must stream through progressively, not buffer"
+    # causal, not timed (a loaded machine delays any thread): the learner had "Hi" while the provider held the rest
+    assert FakeUpstream.held, "record mode must stream through progressively, not buffer"
     # the keys reached the upstream (the SDKs sent them) ...
     assert FakeUpstream.seen[0]["headers"].get("authorization") == f"Bearer {OPENAI_KEY}"
     assert srv.finish() == cassette
@@ -127,14 +137,18 @@ def test_record_then_replay_round_trip(tmp_path, upstream):
     assert data["provenance"]["kind"] == "recorded" and "recorded_at" in data["provenance"]
     stream = data["interactions"][1]["response"]
     assert len(stream["event_times"]) == len(SSE_EVENTS)
-    assert stream["event_times"][-1] > stream["event_times"][0] + 0.6  # per-event timing kept
+    # per-event timing kept: "Hi" was timed as it came, before the client had it, and the provider sent its last event
+    # 4 x 0.12 s after the client had it (these are lower bounds, so a slow machine only makes the gap longer)
+    times = stream["event_times"]
+    assert times == sorted(times) and times[-1] - times[2] >= 0.48, times
 
     replay = ReplayServer(cassette, speed=1.0).start()
     try:
         text, arrivals = _calls(replay)
     finally:
         replay.stop()
-    assert text == "Hi from stream" and arrivals[-1] - arrivals[0] > 0.15
+    # paced as recorded: the last words cannot arrive before their recorded time (a lower bound, as above)
+    assert text == "Hi from stream" and arrivals[-1] >= times[4], (arrivals, times)
     assert len(FakeUpstream.seen) == 2, "replay must not call the upstream"
     assert replay.unused() == []
 
