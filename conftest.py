@@ -7,6 +7,7 @@ notebook: replay mode whatever .env says, instant pacing (except cassettes marke
 
 import copy
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ os.environ["LESSON_MODE"] = "replay"
 os.environ.setdefault("LESSON_REPLAY_SPEED", "0")
 os.environ["TIKTOKEN_CACHE_DIR"] = str(ROOT / "lessonlib" / "tiktoken_cache")
 os.environ["LESSON_SOCKET_GUARD"] = "1"
-os.environ.setdefault("LESSON_USAGE_DIR", str(ROOT / ".pytest_usage"))
+# One folder per test session (the main process's pid; pytest-xdist workers and their kernels inherit it): with one
+# folder, a second session in the same checkout (one file's tests while `make test` ran) emptied the first's reports,
+# and its usage check failed for every notebook.
+os.environ.setdefault("LESSON_USAGE_DIR", str(ROOT / ".pytest_usage" / str(os.getpid())))
 os.environ.pop("LESSON_FULL_TRACEBACKS", None)
 for var in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "LESSON_OPENAI_MODEL", "LESSON_ANTHROPIC_MODEL"):
     os.environ.pop(var, None)
@@ -64,9 +68,21 @@ def pytest_configure(config):
         config.pluginmanager.register(UsageAcrossWorkers(), "usage-across-workers")
     if not hasattr(config, "workerinput"):  # the main process (not a pytest-xdist worker), before any kernel
         # Each replay server writes <notebook>.<pid>.json here after every request; start this session clean
-        # so tests/test_usage.py reads only what this run's kernels played.
-        for stale in [*USAGE_DIR.glob("*.json"), *USAGE_DIR.glob("*.tmp")]:
-            stale.unlink(missing_ok=True)
+        # so tests/test_usage.py reads only what this run's kernels played, and drop ended sessions' folders.
+        shutil.rmtree(USAGE_DIR, ignore_errors=True)
+        for folder in USAGE_DIR.parent.glob("*"):
+            if folder.name.isdigit() and not _running(int(folder.name)):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 RUN_TWICE = os.environ.get("LESSON_NBVAL_RUN_TWICE", "1") != "0"

@@ -5,7 +5,7 @@
 8. replay never touches the network: the socket guard (conftest sets LESSON_SOCKET_GUARD=1) was
    installed in every notebook's kernel.
 
-How it knows: with LESSON_USAGE_DIR set (conftest: .pytest_usage/, emptied at session start), every
+How it knows: with LESSON_USAGE_DIR set (conftest: .pytest_usage/<the session's pid>/), every
 replay server writes ``<notebook>.<pid>.json`` after each request: the indexes played, the misses,
 whether the socket guard was on and whether it ran in a Jupyter kernel. Only kernels' reports
 count, so unit tests that start a replay server in-process do not hide an unused recording.
