@@ -8,6 +8,7 @@ notebook: replay mode whatever .env says, instant pacing (except cassettes marke
 import copy
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,12 @@ class UsageAcrossWorkers:
             for line in self.found:
                 terminalreporter.line(line, red=True)
             terminalreporter.line(f"usage check: {len(self.found)} problem(s); the run fails", red=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_budget_ledger(monkeypatch):
+    """Each test, and each kernel it starts, gets its own spending-cap ledger: the default one, beside .env, is the
+    learner's, shared by every kernel on purpose (lessonlib/budget.py)."""
+    folder = USAGE_DIR / "budgets"
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("LESSON_BUDGET_FILE", str(folder / f"{uuid.uuid4().hex}.sqlite"))

@@ -7,15 +7,20 @@ beside what is spent and reserved is refused, so concurrent calls cannot oversho
 without a price, or one whose body names no model (an OpenAI Batch, a file upload), unless a local server (Ollama...)
 answers it. A complete answer's reservation is replaced by the cost of its ``usage`` (a stream without usage is
 estimated from its text); an Anthropic Message Batch, billed later at half price, counts at its worst case.
-``lessonlib.budget.spent()`` shows the total; a re-run of the set-up cell keeps it (:func:`session_budget`).
+The total is kept in a ledger file that every kernel shares (``.lesson-budget.sqlite`` beside ``.env``), so the cap
+holds for the whole course: across notebooks, restarts and notebooks open at once. ``lessonlib.budget.spent()``
+shows it; deleting the file starts a new count.
 Taught in: 01_setup (workshop notes).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import threading
-from dataclasses import dataclass, field
+import time
+from typing import Any
 
 from .cassette import canonical_body
 from .prices import PRICES, cost_usd, price_for
@@ -27,6 +32,7 @@ __all__ = ["Budget", "session_budget", "spent"]
 DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
 BATCH_PRICE = 0.5  # Anthropic bills a Message Batch's requests at half the price, later: counted when it is created
+HOLD_EXPIRY = 900.0  # seconds a kernel's hold counts in the ledger unless renewed (one that died during a call)
 IMAGE_TOKENS = 10_000  # reserved per base64 image, billed by its pixels (at most ~1,600), not by its bytes
 _CURRENT: dict[str, "Budget"] = {}
 
@@ -72,20 +78,45 @@ def worst_usd(request_body: bytes) -> tuple[float, int, list[str]]:
     return sum(c or 0.0 for c in costs) * (BATCH_PRICE if batch else 1.0), sum(o for _, _, o in calls), unpriced
 
 
-@dataclass
 class Budget:
-    """The cap, the running total and the reservations of one kernel session."""
+    """The cap, and the ledger of what was spent and what calls still running hold.
 
-    limit_usd: float
-    spent_usd: float = 0.0
-    reserved_usd: float = 0.0
-    calls: int = 0
-    estimated: int = 0  # calls priced from their text because the stream reported no usage
-    unpriced: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    ``path``: the ledger, an SQLite file that every kernel of the course shares (setup() puts it beside ``.env``),
+    so every notebook, a restart and two notebooks open at once all draw on one total; ``":memory:"`` keeps it to
+    this object. SQLite, because it is in the standard library and locks a file across processes on every OS."""
 
-    def __post_init__(self) -> None:
-        _CURRENT["budget"] = self
+    def __init__(self, limit_usd: float, path: str | os.PathLike[str] = ":memory:") -> None:
+        self.limit_usd, self.path = limit_usd, str(path)
+        self.unpriced: set[str] = set()
+        self._held = 0.0  # what this process's calls hold (its row in the ledger's ``held``)
+        self._owner = f"{os.getpid()}-{id(self)}"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.executescript("CREATE TABLE IF NOT EXISTS spent (usd REAL, estimated INTEGER);"
+                               "CREATE TABLE IF NOT EXISTS held (owner TEXT PRIMARY KEY, usd REAL, until REAL);")
+
+    def _totals(self) -> tuple[float, int, int, float]:
+        """(spent, calls, of them estimated, held by calls still running), over every kernel on this ledger; a
+        kernel that died during a call stops holding once its row is HOLD_EXPIRY seconds old."""
+        spent, calls, estimated = self._db.execute(
+            "SELECT TOTAL(usd), COUNT(*), TOTAL(estimated) FROM spent").fetchone()
+        held = self._db.execute("SELECT TOTAL(usd) FROM held WHERE until > ?", (time.time(),)).fetchone()[0]
+        return spent, calls, int(estimated), held
+
+    def _hold(self, change: float) -> None:
+        self._held = max(0.0, self._held + change)
+        self._db.execute("DELETE FROM held WHERE until <= ?", (time.time(),))
+        self._db.execute("INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
+                         (self._owner, self._held, time.time() + HOLD_EXPIRY))
+
+    spent_usd = property(lambda self: self._read(0))
+    calls = property(lambda self: self._read(1))
+    estimated = property(lambda self: self._read(2))
+    reserved_usd = property(lambda self: self._read(3))
+
+    def _read(self, n: int) -> Any:
+        with self._lock:
+            return self._totals()[n]
 
     def reserve(self, request_body: bytes, billed: bool = True) -> float | str:
         """Reserve a call's worst case and return it (pass it to :meth:`settle`), or say why it must not go out.
@@ -100,16 +131,21 @@ class Budget:
                     f"count this call, and it was not sent. Use a model it prices ({', '.join(PRICES)}), add this "
                     "one to it, or remove LESSON_BUDGET_USD from .env and restart the kernel.")
         with self._lock:
-            if self.spent_usd + self.reserved_usd + worst <= self.limit_usd:
-                self.reserved_usd += worst
-                return worst
-            spent, held = self.spent_usd, self.reserved_usd
+            self._db.execute("BEGIN IMMEDIATE")  # one kernel at a time from here to COMMIT
+            try:
+                spent, calls, _, held = self._totals()
+                if spent + held + worst <= self.limit_usd:
+                    self._hold(worst)
+                    return worst
+            finally:
+                self._db.execute("COMMIT")
         reached = "Spending cap reached" if spent + held >= self.limit_usd else "Spending cap reached for this call"
-        return (f"{reached}: this session has spent about ${spent:.4f} of its LESSON_BUDGET_USD=${self.limit_usd:.2f} "
-                f"on {self.calls} calls (${held:.4f} more is held by calls still running), and this call could cost "
-                f"up to ${worst:.4f} ({out:,} output tokens at most), so it was not sent. Lower max_tokens / "
-                "max_completion_tokens, or raise LESSON_BUDGET_USD in .env and restart the kernel, or switch to "
-                "LESSON_MODE=replay.")
+        start_again = "" if self.path == ":memory:" else f" (or delete {self.path} to start a new count)"
+        return (f"{reached}: the course has spent about ${spent:.4f} of its LESSON_BUDGET_USD=${self.limit_usd:.2f} "
+                f"on {calls} calls, in every notebook (${held:.4f} more is held by calls still running), and this "
+                f"call could cost up to ${worst:.4f} ({out:,} output tokens at most), so it was not sent. Lower "
+                f"max_tokens / max_completion_tokens, or raise LESSON_BUDGET_USD in .env{start_again} and restart "
+                "the kernel, or switch to LESSON_MODE=replay.")
 
     def settle(self, hold: float | None, request_body: bytes, response_body: bytes, provider: Provider) -> float:
         """Replace a call's reservation by its cost (from its usage, else estimated from its text)."""
@@ -125,31 +161,37 @@ class Budget:
         # a Message Batch just created (not one looked up: nothing was reserved): billed later, its worst case now
         batch = bool(hold) and not usage and _json(response_body).get("type") == "message_batch"
         cost = (hold or 0.0) if batch else cost_usd(model, usage) if model and usage else None
+        if cost is None and (usage or batch):
+            self.unpriced.add(str(model))
         with self._lock:
-            self.reserved_usd = max(0.0, self.reserved_usd - (hold or 0.0))
-            if not (usage or batch):
-                return 0.0  # an error answer: nothing billed
-            self.calls += 1
-            self.estimated += estimate
-            if cost is None:
-                self.unpriced.add(str(model))
-                return 0.0
-            self.spent_usd += cost
-        return cost
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._hold(-(hold or 0.0))
+                if usage or batch:  # not an error answer (nothing billed)
+                    self._db.execute("INSERT INTO spent VALUES (?, ?)", (cost or 0.0, estimate))
+            finally:
+                self._db.execute("COMMIT")
+        return cost or 0.0
 
     def summary(self) -> str:
-        text = f"spent about ${self.spent_usd:.4f} of ${self.limit_usd:.2f} on {self.calls} calls"
-        if self.estimated:
-            text += f" ({self.estimated} estimated from their text: the stream reported no usage)"
+        with self._lock:
+            spent, calls, estimated, _ = self._totals()
+        text = f"spent about ${spent:.4f} of ${self.limit_usd:.2f} on {calls} calls"
+        if self.path != ":memory:":
+            text += f" in every notebook (delete {self.path} to start a new count)"
+        if estimated:
+            text += f" ({estimated} estimated from their text: the stream reported no usage)"
         if self.unpriced:
             unpriced = ", ".join(sorted(self.unpriced))
             text += f" (not priced, so not counted: {unpriced}; add them to lessonlib/prices.py)"
         return text
 
 
-def session_budget(limit_usd: float) -> Budget:
-    """This kernel session's cap at ``limit_usd``: a re-run of the set-up cell keeps what was spent so far."""
-    budget = _CURRENT.get("budget") or Budget(limit_usd=limit_usd)
+def session_budget(limit_usd: float, path: str | os.PathLike[str] = ":memory:") -> Budget:
+    """The cap at ``limit_usd`` on the ledger at ``path`` (a re-run of the set-up cell keeps this kernel's)."""
+    budget = _CURRENT.get("budget")
+    if budget is None or budget.path != str(path):
+        budget = _CURRENT["budget"] = Budget(limit_usd, path)
     budget.limit_usd = limit_usd
     return budget
 

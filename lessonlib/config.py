@@ -15,6 +15,7 @@ import atexit
 import math
 import os
 import re
+import sqlite3
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,7 +56,8 @@ SET_UP_MARK = "LESSON_SET_UP_IN_KERNEL"
 UNSET, PLACEHOLDER = "is not set", "in .env is still the placeholder from .env.example"
 
 # Settings that hold no secret: a key-shaped value in one of them is a slip (a key pasted on the wrong line).
-PLAIN_SETTINGS = ("LESSON_MODE", "LESSON_REPLAY_SPEED", "LESSON_BUDGET_USD", "LESSON_CASSETTE_DIR") + tuple(
+PLAIN_SETTINGS = ("LESSON_MODE", "LESSON_REPLAY_SPEED", "LESSON_BUDGET_USD", "LESSON_BUDGET_FILE",
+                  "LESSON_CASSETTE_DIR") + tuple(
     name for p in PROVIDERS.values() for name in (p.model_env, p.upstream_env, p.base_url_env))
 
 
@@ -95,6 +97,7 @@ class Settings:
     keys: dict[str, str] = field(default_factory=dict, repr=False)
     tokens: dict[str, str] = field(default_factory=dict, repr=False)  # ANTHROPIC_AUTH_TOKEN, for a local server
     cassette_dir: Path = CASSETTE_DIR
+    budget_file: Path = REPO_ROOT / ".lesson-budget.sqlite"  # the cap's ledger, shared by every kernel
     full_tracebacks: bool = False  # notebooks show every frame of an error, library internals too
     env_file: Path | None = None
     problems: list[LessonSetupError] = field(default_factory=list)
@@ -160,8 +163,9 @@ class Settings:
         s.budget_usd = s._number(env, "LESSON_BUDGET_USD", None, 1000.0,
                                  "give an amount in US dollars, e.g. LESSON_BUDGET_USD=0.50")
         # a relative folder is read from the .env's folder, not the working one (a kernel's is notebooks/)
-        folder = env.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR
-        s.cassette_dir = (s.env_file.parent if s.env_file else REPO_ROOT) / folder
+        here = s.env_file.parent if s.env_file else REPO_ROOT
+        s.cassette_dir = here / (env.get("LESSON_CASSETTE_DIR") or CASSETTE_DIR)
+        s.budget_file = here / (env.get("LESSON_BUDGET_FILE") or ".lesson-budget.sqlite")
         return s
 
     def _problem(self, setting: str, what: str, fix: str, sep: str = ":", message: str = "") -> None:
@@ -377,7 +381,14 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
     # Issue 13: a key is needed only by the provider a cell calls. A missing or unusable key does not stop the
     # set-up: the local server answers that provider's first call with the reason, naming the key.
     key_problems = {p: str(e) for p in PROVIDERS if mode != "replay" and (e := settings.key_problem(p))}
-    budget = None if settings.budget_usd is None or mode == "replay" else session_budget(settings.budget_usd)
+    try:
+        budget = (None if settings.budget_usd is None or mode == "replay"
+                  else session_budget(settings.budget_usd, settings.budget_file))
+    except sqlite3.Error as exc:  # a folder the learner may not write to, a file that is not a ledger
+        what = f"the spending cap's ledger {settings.budget_file} could not be used ({exc})"
+        raise LessonSetupError(f"{what}: set LESSON_BUDGET_FILE in .env to a file you may write, then restart the "
+                               "kernel.", setting="LESSON_BUDGET_FILE", what=what,
+                               fix="set LESSON_BUDGET_FILE in .env to a file you may write") from None
     # plain live mode: the SDKs talk to the providers directly (a provider without a usable key excepted, below)
     if mode != "live" or budget is not None or key_problems:
         server = ReplayServer(

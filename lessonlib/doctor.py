@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from operator import attrgetter
 from pathlib import Path
 
+from .budget import Budget
 from .cassette import Cassette
 from .config import (PLACEHOLDER, REPO_ROOT, SET_UP_MARK, TIKTOKEN_CACHE, UNSET, Settings, find_env_file,
                      learner_environ)
@@ -188,6 +190,11 @@ def check_key(s: Settings, provider: str, needed: bool) -> Check:
 def check_settings(s: Settings) -> Check:
     cap = ("LESSON_BUDGET_USD unset (no spending cap)" if s.budget_usd is None
            else f"LESSON_BUDGET_USD={s.budget_usd:g} (the spending cap in live and record mode)")
+    if s.budget_usd is not None and s.budget_file.is_file():  # what the course's kernels have spent so far
+        try:
+            cap += f": {Budget(s.budget_usd, s.budget_file).summary()}"
+        except sqlite3.Error as exc:
+            cap += f": its ledger {s.budget_file} cannot be read ({exc}); delete it to start a new count"
     return _failed(s, "settings") or Check("ok", "settings", f"LESSON_REPLAY_SPEED={s.speed:g} (1: as recorded), {cap}")
 
 

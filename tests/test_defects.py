@@ -321,6 +321,80 @@ def test_1_a_failed_re_run_of_the_set_up_cell_keeps_the_cap(monkeypatch, upstrea
     assert len(Upstream.seen) == 1
 
 
+def test_1_the_cap_holds_across_restarts_and_notebooks(monkeypatch, upstream):
+    # the cap was per kernel: a restart, or the next notebook, started again from $0, so each had the whole cap
+    call = _capped_live_session(monkeypatch, upstream, "LESSON_OPENAI_UPSTREAM")
+    lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    call()
+    monkeypatch.setattr(lessonlib.budget, "_CURRENT", {})  # a new kernel: a restart, or another notebook
+    lessonlib.setup("02_openai_chat", env_file="/nonexistent/.env", quiet=True)
+    assert "on 1 calls in every notebook" in lessonlib.budget.spent()
+    with pytest.raises(openai.APIStatusError, match="has spent about \\$0.0450 of its LESSON_BUDGET_USD") as info:
+        call()
+    assert info.value.status_code == 402 and len(Upstream.seen) == 1
+    assert os.environ["LESSON_BUDGET_FILE"] in info.value.message  # and how to start a new count
+
+
+_TWO_KERNELS = """
+import json, sys, threading, time
+from lessonlib.budget import Budget
+from lessonlib.providers import PROVIDERS
+budget = Budget(0.10, sys.argv[1])
+ask = json.dumps({"model": "gpt-5.4-mini", "max_completion_tokens": 10000, "messages": []}).encode()
+bill = json.dumps({"model": "gpt-5.4-mini", "choices": [],
+                   "usage": {"prompt_tokens": 0, "completion_tokens": 10000, "total_tokens": 10000}}).encode()
+sent = []
+def call():
+    hold = budget.reserve(ask)
+    if isinstance(hold, float):
+        sent.append(1)
+        time.sleep(0.3)
+        budget.settle(hold, ask, bill, PROVIDERS["openai"])
+threads = [threading.Thread(target=call) for _ in range(10)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(sent))
+"""
+
+
+def test_1_two_notebooks_open_at_once_share_the_cap(tmp_path):
+    # two kernels making calls at the same time: each had its own cap, so together they spent twice the cap
+    import subprocess
+    import sys
+
+    ledger = str(tmp_path / "ledger.sqlite")
+    kernels = [subprocess.Popen([sys.executable, "-c", _TWO_KERNELS, ledger], stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    sent = sum(int(k.communicate(timeout=60)[0]) for k in kernels)
+    budget = Budget(0.10, ledger)
+    one_call = 10_000 * 4.50 / 1e6  # $0.045: two fit in $0.10
+    assert sent == budget.calls == 2 and budget.spent_usd <= budget.limit_usd + one_call and budget.reserved_usd == 0
+
+
+def test_1_a_kernel_that_died_during_a_call_holds_its_reservation_only_for_a_while(tmp_path, monkeypatch):
+    ledger = tmp_path / "ledger.sqlite"
+    ask = json.dumps({"model": "gpt-5.4-mini", "max_completion_tokens": 10_000, "messages": []}).encode()
+    assert isinstance(Budget(0.05, ledger).reserve(ask), float)  # then the kernel dies: nothing settles it
+    other = Budget(0.05, ledger)
+    assert other.reserved_usd > 0 and other.reserve(ask).startswith("Spending cap reached")
+    later = time.time() + lessonlib.budget.HOLD_EXPIRY + 1
+    monkeypatch.setattr(lessonlib.budget.time, "time", lambda: later)
+    assert other.reserved_usd == 0 and isinstance(other.reserve(ask), float)
+
+
+def test_1_the_ledger_is_beside_env_and_one_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("LESSON_BUDGET_FILE")
+    (tmp_path / ".env").write_text("LESSON_MODE=live\n")
+    assert Settings.read(tmp_path / ".env").budget_file == tmp_path / ".lesson-budget.sqlite"
+    for name, value in {"LESSON_MODE": "live", "LESSON_BUDGET_USD": "0.50", "OPENAI_API_KEY": OPENAI_KEY,
+                        "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "LESSON_BUDGET_FILE": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)  # a folder, not a file
+    monkeypatch.setattr(lessonlib.budget, "_CURRENT", {})
+    with pytest.raises(LessonSetupError, match="could not be used .*: set LESSON_BUDGET_FILE in .env") as info:
+        lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
+    assert str(tmp_path) in str(info.value)
+
+
 def test_1_every_choice_of_n_is_reserved():
     # Chat Completions bills "the number of generated tokens across all of the choices"
     body = {"model": "gpt-5.4-mini", "messages": ASK, "max_completion_tokens": 10_000, "n": 5}

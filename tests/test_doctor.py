@@ -186,6 +186,24 @@ def test_bad_settings(run):
     assert "LESSON_REPLAY_SPEED='fast' is not a number" in row and "LESSON_BUDGET_USD must be 0 or more" in row
 
 
+def test_the_settings_line_says_what_the_course_has_spent(run, tmp_path):
+    # the cap's ledger is shared by every kernel; an instructor asks the doctor how much is left
+    from lessonlib.budget import Budget
+    from lessonlib.providers import PROVIDERS
+
+    ledger = tmp_path / "ledger.sqlite"
+    ask = json.dumps({"model": "gpt-5.4-mini", "max_completion_tokens": 10_000, "messages": []}).encode()
+    bill = json.dumps({"model": "gpt-5.4-mini", "usage": {"prompt_tokens": 0, "completion_tokens": 10_000}}).encode()
+    budget = Budget(0.5, ledger)
+    budget.settle(budget.reserve(ask), ask, bill, PROVIDERS["openai"])
+    code, out = run(LESSON_BUDGET_USD="0.5", LESSON_BUDGET_FILE=str(ledger))
+    assert code == 0 and line(out, "settings").endswith(
+        f"LESSON_BUDGET_USD=0.5 (the spending cap in live and record mode): spent about $0.0450 of $0.50 on 1 calls "
+        f"in every notebook (delete {ledger} to start a new count)"), line(out, "settings")
+    ledger.write_text("not a ledger")
+    assert "cannot be read (file is not a database); delete it" in line(run()[1], "settings")
+
+
 # ---- --live against a local fake provider -----------------------------------------------------------
 
 class FakeProvider(BaseHTTPRequestHandler):
