@@ -250,7 +250,8 @@ class Course:
                     else f"paced at {scale:g}x recorded time")
             return f"replay mode: answers come from {rel} (no API key needed; streams {pace})"
         budget = self.server.budget if self.server else None
-        cap = "" if budget is None else f"; spending cap ${budget.limit_usd:.2f}, see lessonlib.budget.spent()"
+        cap = "" if budget is None else (f"; spending cap ${budget.limit_usd:.2f} for the whole course, "
+                                         f"${budget.spent_usd:.4f} spent so far: see lessonlib.budget.spent()")
         if self.mode == "record":
             return f"record mode: real calls, saved to {rel} when the kernel shuts down (API keys from .env{cap})"
         here = [p for p in PROVIDERS.values() if p.name in self.local]

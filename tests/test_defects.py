@@ -327,7 +327,8 @@ def test_1_the_cap_holds_across_restarts_and_notebooks(monkeypatch, upstream):
     lessonlib.setup("01_setup", env_file="/nonexistent/.env", quiet=True)
     call()
     monkeypatch.setattr(lessonlib.budget, "_CURRENT", {})  # a new kernel: a restart, or another notebook
-    lessonlib.setup("02_openai_chat", env_file="/nonexistent/.env", quiet=True)
+    course = lessonlib.setup("02_openai_chat", env_file="/nonexistent/.env", quiet=True)
+    assert "spending cap $0.06 for the whole course, $0.0450 spent so far" in course.banner
     assert "on 1 calls in every notebook" in lessonlib.budget.spent()
     with pytest.raises(openai.APIStatusError, match="has spent about \\$0.0450 of its LESSON_BUDGET_USD") as info:
         call()
