@@ -16,6 +16,7 @@ import math
 import os
 import re
 import sqlite3
+import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -327,6 +328,18 @@ def _provenance(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _cells_file(cassette: Path) -> Path | None:
+    """Where replay keeps which recordings each cell played, named by this kernel's connection file: a kernel
+    restart keeps it (Jupyter restarts a kernel under the same id), a new kernel gets a new one. None outside one."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        kernel = Path(get_connection_file()).stem
+    except (ImportError, RuntimeError):
+        return None
+    return Path(tempfile.gettempdir()) / "lessonlib-replay" / f"{kernel}-{Path(cassette).stem}.json"
+
+
 def _follow_cells(server: ReplayServer) -> None:
     """Tell the server which notebook cell runs, so a re-run cell replays its own answers again."""
 
@@ -395,7 +408,8 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         server = ReplayServer(
             course.cassette, mode=mode, speed=settings.speed, upstreams=settings.upstreams,
             secrets=(*settings.keys.values(), *settings.tokens.values()), budget=budget, cassette=loaded, token=token,
-            provenance=_provenance(settings) if mode == "record" else None, **test_options,
+            provenance=_provenance(settings) if mode == "record" else None, cells_file=_cells_file(course.cassette),
+            **test_options,
         ).start(port)
         _ACTIVE["server"] = course.server = server
         if same_recording:  # issue 13: set up, call, set up again, call

@@ -12,6 +12,7 @@ own retry logic, and you can ``curl`` it. Taught in: 01_setup.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -53,7 +54,8 @@ class ReplayServer:
                  upstreams: dict[str, str] | None = None, secrets: tuple[str, ...] = (),
                  capture_path: str | os.PathLike[str] | None = None, budget: Any = None,
                  provenance: dict[str, Any] | None = None, usage_report: str | os.PathLike[str] | None = None,
-                 cassette: Cassette | None = None, token: str = "") -> None:
+                 cassette: Cassette | None = None, token: str = "", cells_file: str | os.PathLike[str] | None = None
+                 ) -> None:
         if mode not in ("replay", "record", "live"):
             raise ValueError(f"ReplayServer mode must be 'replay', 'record' or 'live', not {mode!r}")
         if not (isinstance(speed, (int, float)) and 0 <= speed <= 10):  # NaN and infinities fail the range too
@@ -92,6 +94,18 @@ class ReplayServer:
         self._rerun: dict[RequestKey, list[int]] = {}
         self._newest: dict[RequestKey, int] = {}  # GET: the newest state (recording) played
         self._httpd: ThreadingHTTPServer | None = None
+        # ``cells_file`` (replay mode, in a kernel): where those cells' recordings are kept, so that after a kernel
+        # restart a cell that ran before gets its own recordings again, run in any order (setup() names it by the
+        # kernel's id, which a restart keeps and a new kernel does not). Saved with the cassette's shape: a
+        # re-recorded cassette makes an old file count for nothing.
+        self.cells_file = Path(cells_file) if cells_file and mode == "replay" else None
+        self._shape = _digest([(key, len(group)) for key, group in self._groups.items()])
+        with suppress(OSError, ValueError, TypeError, AttributeError):
+            saved = json.loads(self.cells_file.read_text(encoding="utf-8")) if self.cells_file else {}
+            if saved.get("cassette") == self._shape:
+                keys = {_digest(key): key for key in self._groups}
+                for cell, played in saved["cells"].items():
+                    self._cells[cell].update({keys[k]: list(ns) for k, ns in played.items() if k in keys})
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -243,8 +257,9 @@ class ReplayServer:
             again = self._rerun.get(key)
             if again:  # a re-run cell: the recording its first run got...
                 n = again.pop(0)
-                if method == "GET" and max(self._cells[self._cell][key]) < self._newest[key]:  # ...unless it never
-                    n = self._newest[key]  # saw the state another cell saw since (10's results before the batch ended)
+                newest = self._newest.get(key, -1)  # ...unless it never saw the state another cell saw since
+                if method == "GET" and max(self._cells[self._cell][key]) < newest:  # (10's results, batch not ended)
+                    n = newest
             else:
                 n = self._served[key]
                 if self.mode != "replay" and n >= len(group):
@@ -252,12 +267,24 @@ class ReplayServer:
                 self._served[key] = n + 1
                 if self._cell:
                     self._cells[self._cell][key].append(n)
+                    self._save_cells()
             n = min(n, len(group) - 1)
             if method == "GET":
                 self._newest[key] = max(n, self._newest.get(key, 0))
             item = group[n]
             self.used.add(item.index)
             return item
+
+    def _save_cells(self) -> None:
+        """Keep which recordings each cell played in ``cells_file`` (called with the lock held)."""
+        if self.cells_file is None:
+            return
+        cells = {cell: {_digest(key): ns for key, ns in played.items()} for cell, played in self._cells.items()}
+        with suppress(OSError):  # a folder that cannot be written: re-runs still work until the kernel restarts
+            self.cells_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.cells_file.with_suffix(".partial")
+            partial.write_text(json.dumps({"cassette": self._shape, "cells": cells}), encoding="utf-8")
+            os.replace(partial, self.cells_file)
 
     def forwarded(self, provider: str, path: str, hold: Any, body: bytes, data: bytes,
                   recorded: dict[str, Any] | None) -> None:
@@ -327,6 +354,10 @@ class ReplayServer:
     def note(self, text: str) -> None:
         """Tell the learner something about the recording (on stderr: the running cell shows it)."""
         print(f"lessonlib {self.mode} mode: {text}", file=sys.stderr, flush=True)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
 
 
 class _QuietServer(ThreadingHTTPServer):

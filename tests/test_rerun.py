@@ -103,3 +103,84 @@ def test_a_re_run_of_the_set_up_cell_keeps_what_each_cell_got(monkeypatch, tmp_p
     finally:
         InteractiveShell.clear_instance()
         _stop_active()
+
+
+def _ask(server, cell_id: str | None) -> str:
+    from openai import OpenAI
+
+    server.begin_cell(cell_id)
+    answer = OpenAI(base_url=server.openai_base_url, api_key="x", max_retries=0).chat.completions.create(
+        model="gpt-5.4-mini", messages=[{"role": "user", "content": "same"}])
+    return answer.choices[0].message.content
+
+
+def test_after_a_restart_a_cell_that_ran_before_gets_its_own_recordings(tmp_path):
+    # after a kernel restart the cassette started from the top: a learner who restarted and ran 04's third streaming
+    # cell alone got the poem recorded for the first; now the kernel keeps which recordings each cell played
+    from lessonlib.replay import ReplayServer
+
+    cassette = tmp_path / "zz.yaml"
+    cassette.write_text(yaml.safe_dump({"provenance": {"kind": "authored"},
+                                        "interactions": [_answer(t) for t in ("first", "second", "third")]}))
+    cells = tmp_path / "kernel-1-zz.json"
+    before = ReplayServer(cassette, speed=0, cells_file=cells).start()
+    try:
+        assert [_ask(before, c) for c in "abc"] == ["first", "second", "third"]
+    finally:
+        before.stop()
+    after = ReplayServer(cassette, speed=0, cells_file=cells).start()  # the kernel, restarted
+    try:
+        assert [_ask(after, c) for c in "cab"] == ["third", "first", "second"]
+        assert _ask(after, "new") == "first"  # a cell that never ran: the next unplayed, as before
+    finally:
+        after.stop()
+    # a cassette of another shape (re-recorded, edited) makes the kept cells count for nothing
+    cassette.write_text(yaml.safe_dump({"provenance": {"kind": "authored"},
+                                        "interactions": [_answer(t) for t in ("one", "two")]}))
+    other = ReplayServer(cassette, speed=0, cells_file=cells).start()
+    try:
+        assert _ask(other, "c") == "one"
+    finally:
+        other.stop()
+
+
+def test_a_kernel_restart_in_jupyter_keeps_what_each_cell_replayed(tmp_path):
+    # the whole path: setup() names the file by the kernel's connection file, which Jupyter keeps across a restart
+    from jupyter_client.manager import KernelManager
+
+    (tmp_path / "zz_restart.yaml").write_text(yaml.safe_dump(
+        {"provenance": {"kind": "authored"}, "interactions": [_answer(t) for t in ("first", "second", "third")]}))
+    set_up = "import lessonlib\ncourse = lessonlib.setup('zz_restart', env_file='/nonexistent/.env', quiet=True)"
+
+    def run(kc, code: str, cell_id: str) -> str:  # as JupyterLab sends a cell: its id in the request's metadata
+        msg = kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                 "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+        msg["metadata"]["cellId"] = cell_id
+        kc.shell_channel.send(msg)
+        out = ""
+        while True:
+            reply = kc.get_iopub_msg(timeout=60)
+            if reply["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+                continue
+            if reply["msg_type"] in ("stream", "error"):
+                out += reply["content"].get("text") or reply["content"].get("evalue", "")
+            if reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle":
+                return out.strip()
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path), env={**os.environ, "LESSON_CASSETTE_DIR": str(tmp_path),
+                                            "LESSON_USAGE_DIR": str(tmp_path / "usage")})
+    try:
+        answers = []
+        for restarted in (False, True):
+            if restarted:
+                km.restart_kernel()
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=60)
+            assert run(kc, set_up, "set-up") == ""
+            answers.append([run(kc, ASK, cell) for cell in ("a", "b", "c") if not restarted or cell != "a"])
+            kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    assert answers == [["first", "second", "third"], ["second", "third"]], answers
