@@ -109,6 +109,7 @@ class Budget:
         self._db.execute("INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
                          (self._owner, self._held, time.time() + HOLD_EXPIRY))
 
+    # the ledger's totals, over every kernel that uses it (spent(), the doctor and the tests read them)
     spent_usd = property(lambda self: self._read(0))
     calls = property(lambda self: self._read(1))
     estimated = property(lambda self: self._read(2))
