@@ -105,7 +105,10 @@ class ReplayServer:
             if saved.get("cassette") == self._shape:
                 keys = {_digest(key): key for key in self._groups}
                 for cell, played in saved["cells"].items():
-                    self._cells[cell].update({keys[k]: list(ns) for k, ns in played.items() if k in keys})
+                    for k, ns in played.items():
+                        if k in keys and ns:  # and a cell that never ran gets the next unplayed, as before it
+                            self._cells[cell][keys[k]] = list(ns)
+                            self._served[keys[k]] = max(self._served[keys[k]], max(ns) + 1)
 
     # ---- life cycle ------------------------------------------------------------------------
 

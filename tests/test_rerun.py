@@ -121,7 +121,7 @@ def test_after_a_restart_a_cell_that_ran_before_gets_its_own_recordings(tmp_path
 
     cassette = tmp_path / "zz.yaml"
     cassette.write_text(yaml.safe_dump({"provenance": {"kind": "authored"},
-                                        "interactions": [_answer(t) for t in ("first", "second", "third")]}))
+                                        "interactions": [_answer(t) for t in ("first", "second", "third", "fourth")]}))
     cells = tmp_path / "kernel-1-zz.json"
     before = ReplayServer(cassette, speed=0, cells_file=cells).start()
     try:
@@ -131,7 +131,7 @@ def test_after_a_restart_a_cell_that_ran_before_gets_its_own_recordings(tmp_path
     after = ReplayServer(cassette, speed=0, cells_file=cells).start()  # the kernel, restarted
     try:
         assert [_ask(after, c) for c in "cab"] == ["third", "first", "second"]
-        assert _ask(after, "new") == "first"  # a cell that never ran: the next unplayed, as before
+        assert _ask(after, "new") == "fourth"  # a cell that never ran: the next unplayed, as before the restart
     finally:
         after.stop()
     # a cassette of another shape (re-recorded, edited) makes the kept cells count for nothing
