@@ -83,7 +83,8 @@ def _check_tool_conversion(fn: Any) -> str:
                                              "description and parameters inside tool['function']."),
         (OPENAI_NO_DESCRIPTION, "a tool without a description",
          "description is optional in both APIs, so copy it only when it is there."),
-        (OPENAI_NO_ARGS, "a tool without `parameters`", "OpenAI allows leaving parameters out, so use .get() and a default."),
+        (OPENAI_NO_ARGS, "a tool without `parameters`",
+         "OpenAI allows leaving parameters out, so use .get() and a default."),
     ]
     for tool, label, why in cases:
         out = call(fn, tool, returns=dict, want="a dict (the Anthropic tool definition)",
@@ -99,7 +100,8 @@ def _check_tool_conversion(fn: Any) -> str:
             if "parameters" not in function:
                 raise NotYet("a tool without `parameters` still needs an input_schema on Anthropic: "
                              "use {'type': 'object', 'properties': {}}.")
-            raise NotYet("Anthropic calls the JSON Schema `input_schema`; in OpenAI's tool it is function['parameters'].")
+            raise NotYet("Anthropic calls the JSON Schema `input_schema`; in OpenAI's tool it is "
+                         "function['parameters'].")
         if "description" in out and out["description"] is None:
             raise NotYet("for a tool without a description, leave `description` out rather than sending None.")
         _check_tool_param(out)
@@ -107,9 +109,11 @@ def _check_tool_conversion(fn: Any) -> str:
             raise NotYet(f"for {label}, name and description should be the function's: {function['name']!r}"
                          + (f" and {function['description']!r}." if "description" in function else ", no description."))
         if "parameters" in function and schema != function["parameters"]:
-            raise NotYet(f"for {label}, input_schema should be function['parameters'] as it is; got {json.dumps(schema)}.")
+            raise NotYet(f"for {label}, input_schema should be function['parameters'] as it is; "
+                         f"got {json.dumps(schema)}.")
         if "parameters" not in function and (schema.get("properties") or schema.get("required")):
-            raise NotYet(f"{label} takes no arguments, so its input_schema has no properties; got {json.dumps(schema)}.")
+            raise NotYet(f"{label} takes no arguments, so its input_schema has no properties; "
+                         f"got {json.dumps(schema)}.")
     return "that dict can go straight into messages.create(tools=[...])."
 
 
@@ -164,8 +168,9 @@ def _carries(content: Any, text: str) -> bool:
                "results, and in the role of that message.",
           hint="OpenAI: for each call in response.choices[0].message.tool_calls, one "
                "{'role': 'tool', 'tool_call_id': call.id, 'content': results[call.id]}. Anthropic: a list with ONE "
-               "{'role': 'user', 'content': [...]} whose content has a {'type': 'tool_result', 'tool_use_id': block.id, "
-               "'content': results[block.id]} for every tool_use block.")
+               "{'role': 'user', 'content': [...]} whose content has a "
+               "{'type': 'tool_result', 'tool_use_id': block.id, 'content': results[block.id]} for every tool_use "
+               "block.")
 def _check_results(fn: Any) -> str:
     recorded = _recorded()
     for key, label in (("openai_parallel", "OpenAI"), ("anthropic_parallel", "Anthropic")):
@@ -177,7 +182,8 @@ def _check_results(fn: Any) -> str:
             raise NotYet(f"{label}: every message should be a plain dict.")
         if label == "OpenAI":
             if len(out) != len(ids):
-                raise NotYet(f"OpenAI needs one message per tool call: {len(ids)} calls, you returned {len(out)} messages.")
+                raise NotYet(f"OpenAI needs one message per tool call: {len(ids)} calls, you returned "
+                             f"{len(out)} messages.")
             for msg, call_id in zip(out, ids):
                 if msg.get("role") != "tool":
                     raise NotYet(f"OpenAI tool results have role 'tool', not {msg.get('role')!r}.")
@@ -188,7 +194,8 @@ def _check_results(fn: Any) -> str:
                     raise NotYet(f"the content of the answer to {call_id} should be results[{call_id!r}].")
             continue
         if len(out) != 1:
-            raise NotYet(f"Anthropic wants ONE user message holding every tool_result; you returned {len(out)} messages.")
+            raise NotYet(f"Anthropic wants ONE user message holding every tool_result; you returned "
+                         f"{len(out)} messages.")
         if out[0].get("role") != "user":
             raise NotYet(f"Anthropic tool results go in a message with role 'user', not {out[0].get('role')!r}.")
         blocks = out[0].get("content")
@@ -205,7 +212,8 @@ def _check_results(fn: Any) -> str:
                          "after them: Anthropic wants the results first.")
         for b in tool_results:
             if not _carries(b.get("content"), results[b["tool_use_id"]]):
-                raise NotYet(f"the tool_result for {b['tool_use_id']} should carry results[{b['tool_use_id']!r}] as content.")
+                raise NotYet(f"the tool_result for {b['tool_use_id']} should carry "
+                             f"results[{b['tool_use_id']!r}] as content.")
     return "one tool message per call for OpenAI, one user message of tool_result blocks for Anthropic."
 
 
@@ -221,7 +229,8 @@ SEARCH_SCHEMA = {
     "required": ["query"],
 }
 _GOOD_ARGS = [(WEATHER_SCHEMA, {"city": "Tokyo"}), (WEATHER_SCHEMA, {"city": "Paris", "unit": "fahrenheit"}),
-              (SEARCH_SCHEMA, {"query": "python asyncio"}), (SEARCH_SCHEMA, {"query": "httpx", "limit": 5, "sort": "top"})]
+              (SEARCH_SCHEMA, {"query": "python asyncio"}),
+              (SEARCH_SCHEMA, {"query": "httpx", "limit": 5, "sort": "top"})]
 _BAD_ARGS = [
     (WEATHER_SCHEMA, {}, "city", "a missing required argument"),
     (WEATHER_SCHEMA, {"town": "Tokyo"}, "town", "an argument the schema does not list"),
@@ -243,8 +252,9 @@ def _names(text: str, name: str) -> bool:
                "each property's 'enum' and 'type'. Read those, don't hard-code the weather tool.",
           hint="Walk the schema: for each name in schema.get('required', []) that is not in arguments, report it; "
                "for each argument not in schema['properties'], report it; for each argument whose property has an "
-               "'enum', check the value is in it; where the property says 'type': 'string', check isinstance(value, str). "
-               "Put the argument's name in every message, e.g. f\"missing required argument {name!r}\".")
+               "'enum', check the value is in it; where the property says 'type': 'string', check "
+               "isinstance(value, str). Put the argument's name in every message, e.g. "
+               "f\"missing required argument {name!r}\".")
 def _check_validation(fn: Any) -> str:
     want = "a list of problems: [] when the arguments are fine"
     kinds = (list, tuple, set, Iterator)  # not a str: its characters are no list of problems

@@ -77,8 +77,8 @@ def _(model: Any) -> str:
         raise NotYet(f"JOB_JSON's {', '.join(missing)} is not a field of your model, so pydantic drops it; add it.")
     salary = _field(posting, "salary")
     if not isinstance(salary, BaseModel):
-        raise NotYet(f"salary came back as {an(type(salary).__name__)}; give it its own model (class Salary(BaseModel)) "
-                     "so posting.salary.min is typed and checked.")
+        raise NotYet(f"salary came back as {an(type(salary).__name__)}; give it its own model "
+                     "(class Salary(BaseModel)) so posting.salary.min is typed and checked.")
     for key in ("min", "max"):
         kind = type(_field(salary, key))
         if kind is not int:
@@ -99,7 +99,8 @@ def _(model: Any) -> str:
             raise NotYet(f"your model accepted a posting without {key!r}: drop the default so every key is required.")
     if not _rejects(model, {**data, "salary": {**pay, "min": "a lot"}}):
         raise NotYet("your model accepted salary.min='a lot'; make min and max ints.")
-    return "that class can go straight into chat.completions.parse(response_format=...) or messages.parse(output_format=...)."
+    return ("that class can go straight into chat.completions.parse(response_format=...) or "
+            "messages.parse(output_format=...).")
 
 
 GOOD_SKILLS = {"name": "Maya Patel", "age": 38, "skills": ["python", "django", "postgresql"], "years_experience": 14}
@@ -125,13 +126,15 @@ def _(model: Any) -> str:
     except ValidationError as err:
         if err.errors()[0].get("input", ...) is None:
             raise NotYet(_RETURN) from None
-        raise NotYet(f"your validator rejected a good answer (skills {GOOD_SKILLS['skills']}): {_first_error(err)}.") from None
+        raise NotYet(f"your validator rejected a good answer (skills {GOOD_SKILLS['skills']}): "
+                     f"{_first_error(err)}.") from None
     if not isinstance(good.skills, (list, tuple)):  # None, or a True that meant "valid"
         raise NotYet(_RETURN)
     if list(good.skills) != GOOD_SKILLS["skills"]:
         raise NotYet("your validator changed good skills; return them unchanged.")
     if not _rejects(model, {**GOOD_SKILLS, "skills": []}):
-        raise NotYet("your model accepted skills=[]: raise ValueError in a @field_validator('skills') when the list is empty.")
+        raise NotYet("your model accepted skills=[]: raise ValueError in a @field_validator('skills') when the list "
+                     "is empty.")
     try:
         result = model.model_validate({**GOOD_SKILLS, "skills": ["Python", "django"]})
     except ValidationError as err:
@@ -142,7 +145,8 @@ def _(model: Any) -> str:
         if list(result.skills) == ["python", "django"]:
             raise NotYet("your validator lowercased 'Python' instead of rejecting it. That is often the better choice "
                          "in real code (no extra request), but this exercise asks you to reject it with a ValueError.")
-        raise NotYet("your model accepted skills=['Python', 'django']: raise ValueError for a skill that is not lowercase.")
+        raise NotYet("your model accepted skills=['Python', 'django']: raise ValueError for a skill that is not "
+                     "lowercase.")
     if not _rejects(model, {**GOOD_SKILLS, "skills": ["python", "fastAPI"]}):
         raise NotYet("your model accepted skills=['python', 'fastAPI']: a capital letter can be anywhere in a tag. "
                      "Compare each skill with skill.lower() rather than looking at its first letter.")
@@ -150,7 +154,8 @@ def _(model: Any) -> str:
 
 
 COMPLETE = '{\n  "name": "Maya Patel",\n  "age": 38,\n  "skills": ["Python", "Django", "PostgreSQL"]\n}'
-CUT_OFF = '{\n  "title": "Senior Python Developer",\n  "name": "Maya Patel",\n  "age": 38,\n  "skills": [\n    "Python 3'
+CUT_OFF = ('{\n  "title": "Senior Python Developer",\n  "name": "Maya Patel",\n  "age": 38,\n  "skills": [\n'
+           '    "Python 3')
 
 
 @exercise("06.3", title="parse a JSON-mode answer safely",
@@ -162,7 +167,8 @@ CUT_OFF = '{\n  "title": "Senior Python Developer",\n  "name": "Maya Patel",\n  
 def _(fn: Any) -> str:
     cases = [
         ("a complete JSON answer", completion(COMPLETE), json.loads(COMPLETE)),
-        ("an answer cut off by max_completion_tokens (finish_reason 'length')", completion(CUT_OFF, finish="length"), None),
+        ("an answer cut off by max_completion_tokens (finish_reason 'length')", completion(CUT_OFF, finish="length"),
+         None),
         ("a refusal (content is None, message.refusal is set)",
          completion(None, refusal="I'm sorry, but I can't help with that."), None),
         ("valid JSON that is not an object (a list)", completion('["Python", "Django"]'), None),

@@ -179,7 +179,8 @@ def _(fn):
 
     history = WEATHER_CHAT[1:]
     for budget in BUDGETS:
-        out = call(fn, WEATHER_CHAT, budget, returns=list, want=f"the trimmed list of messages (at max_tokens={budget})")
+        out = call(fn, WEATHER_CHAT, budget, returns=list,
+                   want=f"the trimmed list of messages (at max_tokens={budget})")
         if not out or out[0] != WEATHER_CHAT[0]:
             raise NotYet(f"at max_tokens={budget} the system prompt is not first: always keep it.")
         kept = out[1:]
