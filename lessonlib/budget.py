@@ -2,7 +2,8 @@
 
 With ``LESSON_BUDGET_USD=0.50`` in ``.env``, calls go through the course's local server (in live mode too). A call's
 worst case (its prompt estimated from the request's size, a base64 image at IMAGE_TOKENS, plus all the output tokens
-it allows, 4,096 when unset, for each of ``n`` choices) is reserved before it is forwarded. One that does not fit
+it allows, for each of ``n`` choices) is reserved before it is forwarded; a call that sets no output limit is
+sent with DEFAULT_MAX_OUTPUT as its limit, so that it cannot cost more than was reserved. One that does not fit
 beside what is spent and reserved is refused, so concurrent calls cannot overshoot the cap; so is one to a model
 without a price, or one whose body names no model (an OpenAI Batch, a file upload), unless a local server (Ollama...)
 answers it. A complete answer's reservation is replaced by the cost of its ``usage`` (a stream without usage is
@@ -29,7 +30,12 @@ from .redact import hide_keys
 
 __all__ = ["Budget", "session_budget", "spent"]
 
-DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit
+DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no limit, and then sent as its limit
+LIMITS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+# Where an API lets a call leave its output limit out (Anthropic's Messages API requires max_tokens), the field that
+# sets it: a capped call without one is sent with DEFAULT_MAX_OUTPUT, so it cannot cost more than was reserved.
+OUTPUT_LIMIT = {"/v1/chat/completions": "max_completion_tokens", "/v1/responses": "max_output_tokens",
+                "/v1/completions": "max_tokens"}
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token
 BATCH_PRICE = 0.5  # Anthropic bills a Message Batch's requests at half the price, later: counted when it is created
 HOLD_EXPIRY = 900.0  # seconds a kernel's hold counts in the ledger unless renewed (one that died during a call)
@@ -56,7 +62,7 @@ def _images(value: object) -> tuple[int, int]:
 
 def worst_case(data: dict, size: int) -> tuple[str | None, int, int]:
     """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
-    limits = [data.get(k) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
+    limits = [data.get(k) for k in LIMITS]
     out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
     model = data.get("model") if isinstance(data.get("model"), str) else None
     choices = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 1 else 1  # Chat Completions bills each
@@ -76,6 +82,14 @@ def worst_usd(request_body: bytes) -> tuple[float, int, list[str]]:
              for m, i, o in calls]
     unpriced = [m for (m, _, _), cost in zip(calls, costs) if cost is None]
     return sum(c or 0.0 for c in costs) * (BATCH_PRICE if batch else 1.0), sum(o for _, _, o in calls), unpriced
+
+
+def with_output_limit(path: str, body: bytes) -> tuple[bytes, str | None]:
+    """The body to send a capped call with, and the output-limit field added to it (None: sent as it came)."""
+    field, data = OUTPUT_LIMIT.get(path.partition("?")[0]), _json(body)
+    if field is None or not data or any(data.get(k) is not None for k in LIMITS):
+        return body, None
+    return json.dumps({**data, field: DEFAULT_MAX_OUTPUT}, ensure_ascii=False).encode("utf-8"), field
 
 
 class Budget:

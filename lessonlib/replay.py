@@ -33,6 +33,7 @@ from typing import Any
 from ._testhooks import ServerHooks
 from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body, describe_difference, match_path,
                        response_headers)
+from .budget import DEFAULT_MAX_OUTPUT, with_output_limit
 from .providers import EVENT_END, PROVIDERS, sse_events
 from .redact import hide_keys, scrub_url
 
@@ -94,6 +95,7 @@ class ReplayServer:
         self._rerun: dict[RequestKey, list[int]] = {}
         self._newest: dict[RequestKey, int] = {}  # GET: the newest state (recording) played
         self._httpd: ThreadingHTTPServer | None = None
+        self._limit_said = False  # the note on an output limit the cap added is given once
         # ``cells_file`` (replay mode, in a kernel): where those cells' recordings are kept, so that after a kernel
         # restart a cell that ran before gets its own recordings again, run in any order (setup() names it by the
         # kernel's id, which a restart keeps and a new kernel does not). Saved with the cassette's shape: a
@@ -249,6 +251,19 @@ class ReplayServer:
         billed = PROVIDERS[provider].is_own_api(self.upstreams[provider])  # a local server bills nothing
         hold = self.budget.reserve(body, billed) if self.budget is not None else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
+
+    def to_send(self, path: str, body: bytes) -> bytes:
+        """The body forwarded upstream: with a cap, a call without an output limit gets the one it was reserved
+        for (the recording keeps the body the SDK sent, which is what a replay of the cell sends again)."""
+        if self.budget is None:
+            return body
+        sent, field = with_output_limit(path, body)
+        if field and not self._limit_said:
+            self._limit_said = True
+            self.note(f"a call to {path} set no {field}, so the spending cap sent it with "
+                      f"{field}={DEFAULT_MAX_OUTPUT}, the most it reserved for it; give your calls their own limit "
+                      "to choose another.")
+        return sent
 
     def lookup(self, method: str, path: str, body: bytes) -> Interaction | None:
         """The recording that answers this request, or None."""
@@ -511,7 +526,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent_headers, done, chunks = False, False, []
         try:
             with (httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client,
-                  client.stream(self.command, url, headers=headers, content=body) as upstream):
+                  client.stream(self.command, url, headers=headers, content=server.to_send(path, body)) as upstream):
                 out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _UPSTREAM_ONLY]
                 content_type = upstream.headers.get("content-type", "")
                 status, reason = upstream.status_code, upstream.reason_phrase

@@ -396,6 +396,44 @@ def test_1_the_ledger_is_beside_env_and_one_that_cannot_be_written_is_named(tmp_
     assert str(tmp_path) in str(info.value)
 
 
+def test_1_a_capped_call_without_an_output_limit_is_sent_with_the_one_reserved(tmp_path, upstream, capfd):
+    # such a call was reserved at 4,096 output tokens but sent without a limit: a long answer (a reasoning model's)
+    # cost more than was reserved, so concurrent calls could pass the cap by more than one call
+    from lessonlib.budget import with_output_limit
+
+    Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(out=body.get("max_completion_tokens") or 9999)))
+    budget = Budget(limit_usd=1.0)
+    srv = live(tmp_path, upstream, budget, mode="record")
+    try:
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        for _ in range(2):
+            client.chat.completions.create(model="gpt-5.4-mini", messages=ASK)
+        client.chat.completions.create(model="gpt-5.4-mini", messages=ASK, max_completion_tokens=50)
+    finally:
+        srv.stop()
+    assert [seen["body"].get("max_completion_tokens") for seen in Upstream.seen] == [4096, 4096, 50]
+    assert budget.spent_usd == pytest.approx((3 * 8 * 0.75 + (2 * 4096 + 50) * 4.50) / 1e6)  # at most as reserved
+    note = capfd.readouterr().err
+    assert note.count("set no max_completion_tokens, so the spending cap sent it with max_completion_tokens=4096") == 1
+    srv.finish()  # the recording keeps what the SDK sent: a replay of the cell sends that again
+    assert [i.body.get("max_completion_tokens") for i in Cassette.load(tmp_path / "c.yaml").interactions] == [
+        None, None, 50]
+    # the Responses API's field; and Anthropic's Messages API, which requires max_tokens, is left as it is
+    sent, field = with_output_limit("/v1/responses", b'{"model": "gpt-5.4-mini", "input": "hi"}')
+    assert field == "max_output_tokens" and json.loads(sent)["max_output_tokens"] == 4096
+    assert with_output_limit("/v1/messages", b'{"model": "claude-haiku-5-5", "messages": []}')[1] is None
+
+
+def test_1_without_a_cap_a_call_is_sent_as_it_came(tmp_path, upstream):
+    srv = live(tmp_path, upstream, None, mode="record")
+    try:
+        openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY).chat.completions.create(
+            model="gpt-5.4-mini", messages=ASK)
+    finally:
+        srv.stop()
+    assert "max_completion_tokens" not in Upstream.seen[0]["body"]
+
+
 def test_1_every_choice_of_n_is_reserved():
     # Chat Completions bills "the number of generated tokens across all of the choices"
     body = {"model": "gpt-5.4-mini", "messages": ASK, "max_completion_tokens": 10_000, "n": 5}
