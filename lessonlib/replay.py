@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ._testhooks import ServerHooks
+from .budget import DEFAULT_MAX_OUTPUT, with_output_limit
 from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body, describe_difference, match_path,
                        response_headers)
-from .budget import DEFAULT_MAX_OUTPUT, with_output_limit
 from .providers import EVENT_END, PROVIDERS, sse_events
 from .redact import hide_keys, scrub_url
 
@@ -252,11 +252,11 @@ class ReplayServer:
         hold = self.budget.reserve(body, billed) if self.budget is not None else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
 
-    def to_send(self, path: str, body: bytes) -> bytes:
-        """The body forwarded upstream: with a cap, a call without an output limit gets the one it was reserved
-        for (the recording keeps the body the SDK sent, which is what a replay of the cell sends again)."""
-        if self.budget is None:
-            return body
+    def to_send(self, provider: str, path: str, body: bytes) -> bytes:
+        """The body forwarded upstream: with a cap, a billed call without an output limit gets the one it was
+        reserved for (the recording keeps the body the SDK sent, which is what a replay of the cell sends again)."""
+        if self.budget is None or not PROVIDERS[provider].is_own_api(self.upstreams[provider]):
+            return body  # a local server (Ollama...) bills nothing, and may not know the field
         sent, field = with_output_limit(path, body)
         if field and not self._limit_said:
             self._limit_said = True
@@ -524,9 +524,10 @@ class _Handler(BaseHTTPRequestHandler):
         keys = tuple(v.split(" ", 1)[-1] for k, v in headers.items() if k.lower() in ("authorization", "x-api-key"))
         recorded = {"method": self.command, "uri": url, "request_headers": headers, "secrets": server.secrets + keys}
         sent_headers, done, chunks = False, False, []
+        sent = server.to_send(provider, path, body)
         try:
             with (httpx2.Client(timeout=httpx2.Timeout(600.0, connect=15.0)) as client,
-                  client.stream(self.command, url, headers=headers, content=server.to_send(path, body)) as upstream):
+                  client.stream(self.command, url, headers=headers, content=sent) as upstream):
                 out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _UPSTREAM_ONLY]
                 content_type = upstream.headers.get("content-type", "")
                 status, reason = upstream.status_code, upstream.reason_phrase

@@ -396,11 +396,16 @@ def test_1_the_ledger_is_beside_env_and_one_that_cannot_be_written_is_named(tmp_
     assert str(tmp_path) in str(info.value)
 
 
-def test_1_a_capped_call_without_an_output_limit_is_sent_with_the_one_reserved(tmp_path, upstream, capfd):
+def test_1_a_capped_call_without_an_output_limit_is_sent_with_the_one_reserved(tmp_path, upstream, capfd,
+                                                                                 monkeypatch):
     # such a call was reserved at 4,096 output tokens but sent without a limit: a long answer (a reasoning model's)
     # cost more than was reserved, so concurrent calls could pass the cap by more than one call
+    import dataclasses
+
     from lessonlib.budget import with_output_limit
 
+    # the fake upstream stands in for OpenAI's own API (billed): a local server gets the body as it came (below)
+    monkeypatch.setitem(PROVIDERS, "openai", dataclasses.replace(PROVIDERS["openai"], upstream=upstream + "/v1"))
     Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(out=body.get("max_completion_tokens") or 9999)))
     budget = Budget(limit_usd=1.0)
     srv = live(tmp_path, upstream, budget, mode="record")
@@ -424,8 +429,9 @@ def test_1_a_capped_call_without_an_output_limit_is_sent_with_the_one_reserved(t
     assert with_output_limit("/v1/messages", b'{"model": "claude-haiku-5-5", "messages": []}')[1] is None
 
 
-def test_1_without_a_cap_a_call_is_sent_as_it_came(tmp_path, upstream):
-    srv = live(tmp_path, upstream, None, mode="record")
+@pytest.mark.parametrize("budget", [None, 1.0], ids=["no cap", "a local server"])
+def test_1_without_a_cap_or_to_a_local_server_a_call_is_sent_as_it_came(tmp_path, upstream, budget):
+    srv = live(tmp_path, upstream, budget and Budget(limit_usd=budget), mode="record")
     try:
         openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY).chat.completions.create(
             model="gpt-5.4-mini", messages=ASK)
