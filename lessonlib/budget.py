@@ -34,6 +34,9 @@ DEFAULT_MAX_OUTPUT = 4096  # output tokens reserved for a request that sets no l
 LIMITS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 # Where an API lets a call leave its output limit out (Anthropic's Messages API requires max_tokens), the field that
 # sets it: a capped call without one is sent with DEFAULT_MAX_OUTPUT, so it cannot cost more than was reserved.
+# Token counts (Anthropic's messages.count_tokens, OpenAI's responses.input_tokens) answer with a count and no usage,
+# so the cap neither reserves nor counts them (near the cap, a reservation once refused such a call).
+COUNTS = ("/count_tokens", "/input_tokens")
 OUTPUT_LIMIT = {"/v1/chat/completions": "max_completion_tokens", "/v1/responses": "max_output_tokens",
                 "/v1/completions": "max_tokens"}
 CHARS_PER_TOKEN = 4  # for estimates: English text averages about 4 characters per token

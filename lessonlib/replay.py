@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ._testhooks import ServerHooks
-from .budget import DEFAULT_MAX_OUTPUT, with_output_limit
+from .budget import COUNTS, DEFAULT_MAX_OUTPUT, with_output_limit
 from .cassette import (TRANSPORT_HEADERS, Cassette, Interaction, canonical_body, describe_difference, match_path,
                        response_headers)
 from .providers import EVENT_END, PROVIDERS, sse_events
@@ -249,7 +249,8 @@ class ReplayServer:
         if provider in self.key_problems:  # issue 13: said at the first call, naming the key
             return "refuse", (401, self.key_problems[provider])
         billed = PROVIDERS[provider].is_own_api(self.upstreams[provider])  # a local server bills nothing
-        hold = self.budget.reserve(body, billed) if self.budget is not None else None
+        counts = path.partition("?")[0].endswith(COUNTS)
+        hold = self.budget.reserve(body, billed) if self.budget is not None and not counts else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
 
     def to_send(self, provider: str, path: str, body: bytes) -> bytes:

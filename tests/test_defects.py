@@ -440,6 +440,24 @@ def test_1_without_a_cap_or_to_a_local_server_a_call_is_sent_as_it_came(tmp_path
     assert "max_completion_tokens" not in Upstream.seen[0]["body"]
 
 
+def test_1_a_token_count_is_neither_reserved_nor_counted(tmp_path, upstream):
+    # messages.count_tokens was reserved at a prompt plus 4,096 output tokens: near the cap this free-of-output call
+    # was refused, though its answer (a count, no usage) was then counted as nothing
+    import anthropic
+
+    Upstream.reply = staticmethod(lambda h, body: h.send_json({"input_tokens": 9}))
+    budget = Budget(limit_usd=0.001)  # too little for any call that generates
+    srv = live(tmp_path, upstream, budget)
+    try:
+        client = anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0)
+        assert client.messages.count_tokens(model="claude-haiku-5-5", messages=ASK).input_tokens == 9
+        with pytest.raises(anthropic.APIStatusError, match="Spending cap reached"):
+            client.messages.create(model="claude-haiku-5-5", max_tokens=4000, messages=ASK)
+    finally:
+        srv.stop()
+    assert len(Upstream.seen) == 1 and budget.calls == 0 and budget.reserved_usd == 0
+
+
 def test_1_every_choice_of_n_is_reserved():
     # Chat Completions bills "the number of generated tokens across all of the choices"
     body = {"model": "gpt-5.4-mini", "messages": ASK, "max_completion_tokens": 10_000, "n": 5}
