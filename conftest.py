@@ -8,6 +8,7 @@ notebook: replay mode whatever .env says, instant pacing (except cassettes marke
 import copy
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -69,21 +70,12 @@ def pytest_configure(config):
         config.pluginmanager.register(UsageAcrossWorkers(), "usage-across-workers")
     if not hasattr(config, "workerinput"):  # the main process (not a pytest-xdist worker), before any kernel
         # Each replay server writes <notebook>.<pid>.json here after every request; start this session clean
-        # so tests/test_usage.py reads only what this run's kernels played, and drop ended sessions' folders.
+        # so tests/test_usage.py reads only what this run's kernels played, and drop the folders of sessions
+        # that ended long ago (by age: os.kill(pid, 0), to ask whether a pid runs, ends that process on Windows).
         shutil.rmtree(USAGE_DIR, ignore_errors=True)
         for folder in USAGE_DIR.parent.glob("*"):
-            if folder.name.isdigit() and not _running(int(folder.name)):
+            if folder.name.isdigit() and time.time() - folder.stat().st_mtime > 24 * 3600:
                 shutil.rmtree(folder, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
 
 
 RUN_TWICE = os.environ.get("LESSON_NBVAL_RUN_TWICE", "1") != "0"

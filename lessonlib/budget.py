@@ -132,6 +132,11 @@ class Budget:
     estimated = property(lambda self: self._read(2))
     reserved_usd = property(lambda self: self._read(3))
 
+    @property
+    def _new_count(self) -> str:
+        """How to start the count again, for a ledger in a file."""
+        return "" if self.path == ":memory:" else f"delete {self.path} to start a new count"
+
     def _read(self, n: int) -> Any:
         with self._lock:
             return self._totals()[n]
@@ -158,12 +163,12 @@ class Budget:
             finally:
                 self._db.execute("COMMIT")
         reached = "Spending cap reached" if spent + held >= self.limit_usd else "Spending cap reached for this call"
-        start_again = "" if self.path == ":memory:" else f" (or delete {self.path} to start a new count)"
-        return (f"{reached}: the course has spent about ${spent:.4f} of its LESSON_BUDGET_USD=${self.limit_usd:.2f} "
-                f"on {calls} calls, in every notebook (${held:.4f} more is held by calls still running), and this "
-                f"call could cost up to ${worst:.4f} ({out:,} output tokens at most), so it was not sent. Lower "
-                f"max_tokens / max_completion_tokens, or raise LESSON_BUDGET_USD in .env{start_again} and restart "
-                "the kernel, or switch to LESSON_MODE=replay.")
+        start_again = f" (or {self._new_count})" if self._new_count else ""
+        return (f"{reached}: the course (all its notebooks and kernels together) has spent about ${spent:.4f} of its "
+                f"LESSON_BUDGET_USD=${self.limit_usd:.2f} on {calls} calls (${held:.4f} more is held by calls still "
+                f"running), and this call could cost up to ${worst:.4f} ({out:,} output tokens at most), so it was "
+                f"not sent. Lower max_tokens / max_completion_tokens, or raise LESSON_BUDGET_USD in .env{start_again} "
+                "and restart the kernel, or switch to LESSON_MODE=replay.")
 
     def settle(self, hold: float | None, request_body: bytes, response_body: bytes, provider: Provider) -> float:
         """Replace a call's reservation by its cost (from its usage, else estimated from its text)."""
@@ -195,8 +200,8 @@ class Budget:
         with self._lock:
             spent, calls, estimated, _ = self._totals()
         text = f"spent about ${spent:.4f} of ${self.limit_usd:.2f} on {calls} calls"
-        if self.path != ":memory:":
-            text += f" in every notebook (delete {self.path} to start a new count)"
+        if self._new_count:
+            text += f" in every notebook ({self._new_count})"
         if estimated:
             text += f" ({estimated} estimated from their text: the stream reported no usage)"
         if self.unpriced:

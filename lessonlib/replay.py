@@ -101,16 +101,8 @@ class ReplayServer:
         # kernel's id, which a restart keeps and a new kernel does not). Saved with the cassette's shape: a
         # re-recorded cassette makes an old file count for nothing.
         self.cells_file = Path(cells_file) if cells_file and mode == "replay" else None
-        self._shape = _digest([(key, len(group)) for key, group in self._groups.items()])
-        with suppress(OSError, ValueError, TypeError, AttributeError):
-            saved = json.loads(self.cells_file.read_text(encoding="utf-8")) if self.cells_file else {}
-            if saved.get("cassette") == self._shape:
-                keys = {_digest(key): key for key in self._groups}
-                for cell, played in saved["cells"].items():
-                    for k, ns in played.items():
-                        if k in keys and ns:  # and a cell that never ran gets the next unplayed, as before it
-                            self._cells[cell][keys[k]] = list(ns)
-                            self._served[keys[k]] = max(self._served[keys[k]], max(ns) + 1)
+        if self.cells_file is not None:
+            self._load_cells()
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -294,11 +286,26 @@ class ReplayServer:
             self.used.add(item.index)
             return item
 
+    def _load_cells(self) -> None:
+        """Take up which recordings each cell played from ``cells_file``, if it was saved for this cassette."""
+        self._digests = {key: _digest(key) for key in self._groups}  # a request's name in the file
+        self._shape = _digest(sorted((self._digests[key], len(group)) for key, group in self._groups.items()))
+        try:
+            saved = json.loads(self.cells_file.read_text(encoding="utf-8"))
+            cells = saved["cells"] if saved["cassette"] == self._shape else {}
+        except (OSError, ValueError, TypeError, KeyError):  # none yet, or not one this server wrote
+            return
+        keys = {digest: key for key, digest in self._digests.items()}
+        for cell, played in cells.items():
+            for key, ns in ((keys[k], ns) for k, ns in played.items() if k in keys and ns):
+                self._cells[cell][key] = list(ns)
+                self._served[key] = max(self._served[key], max(ns) + 1)  # a cell new to it gets the next unplayed
+
     def _save_cells(self) -> None:
         """Keep which recordings each cell played in ``cells_file`` (called with the lock held)."""
         if self.cells_file is None:
             return
-        cells = {cell: {_digest(key): ns for key, ns in played.items()} for cell, played in self._cells.items()}
+        cells = {cell: {self._digests[key]: ns for key, ns in played.items()} for cell, played in self._cells.items()}
         with suppress(OSError):  # a folder that cannot be written: re-runs still work until the kernel restarts
             self.cells_file.parent.mkdir(parents=True, exist_ok=True)
             partial = self.cells_file.with_suffix(".partial")
