@@ -17,6 +17,7 @@ Taught in: 01_setup (workshop notes).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -63,12 +64,20 @@ def _images(value: object) -> tuple[int, int]:
     return sum(n for n, _ in found), sum(c for _, c in found)
 
 
+def _count(value: object) -> int:
+    """A count as leniently as an API might read it ("500", 500.0), rounded up; 0 for what none reads as one."""
+    try:
+        return max(0, math.ceil(float(value)))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def worst_case(data: dict, size: int) -> tuple[str | None, int, int]:
-    """(model, prompt tokens estimated generously from the request's size, most output tokens it allows)."""
-    limits = [data.get(k) for k in LIMITS]
-    out = next((v for v in limits if isinstance(v, int) and v > 0), DEFAULT_MAX_OUTPUT)
+    """(model, prompt tokens estimated generously from the request's size, most output tokens it allows): the
+    largest of its limits (one no API accepts, 0 or "lots", is refused there, so it reserves DEFAULT_MAX_OUTPUT)."""
+    out = max(_count(data.get(k)) for k in LIMITS) or DEFAULT_MAX_OUTPUT
     model = data.get("model") if isinstance(data.get("model"), str) else None
-    choices = data.get("n") if isinstance(data.get("n"), int) and data["n"] > 1 else 1  # Chat Completions bills each
+    choices = max(1, _count(data.get("n")))  # Chat Completions bills every choice
     images, chars = _images(data)
     return model, max(0, size - chars) // 3 + 1 + images * IMAGE_TOKENS, out * choices
 

@@ -21,7 +21,7 @@ import yaml
 
 import lessonlib
 from lessonlib import doctor, replay
-from lessonlib.budget import Budget
+from lessonlib.budget import DEFAULT_MAX_OUTPUT, Budget, worst_case
 from lessonlib.cassette import Cassette, CassetteError
 from lessonlib.config import LessonSetupError, Settings, _stop_active
 from lessonlib.providers import PROVIDERS
@@ -338,7 +338,7 @@ def test_1_the_cap_holds_across_restarts_and_notebooks(monkeypatch, upstream):
 
 _TWO_KERNELS = """
 import json, sys, threading, time
-from lessonlib.budget import Budget
+from lessonlib.budget import DEFAULT_MAX_OUTPUT, Budget, worst_case
 from lessonlib.providers import PROVIDERS
 budget = Budget(0.10, sys.argv[1])
 ask = json.dumps({"model": "gpt-5.4-mini", "max_completion_tokens": 10000, "messages": []}).encode()
@@ -464,6 +464,22 @@ def test_1_every_choice_of_n_is_reserved():
     refused = Budget(limit_usd=0.10).reserve(json.dumps(body).encode())  # up to 5 x $0.045
     assert isinstance(refused, str) and "Spending cap reached for this call" in refused and "50,000" in refused
     assert isinstance(Budget(limit_usd=0.10).reserve(json.dumps({**body, "n": 1}).encode()), float)
+
+
+@pytest.mark.parametrize("limits", [
+    {"max_completion_tokens": 50_000.0}, {"max_completion_tokens": "50000"},
+    {"max_completion_tokens": 10, "max_tokens": 50_000}, {"max_completion_tokens": 10_000, "n": 5.0},
+], ids=["a float", "a numeric string", "the larger of two limits", "a float n"])
+def test_1_every_limit_the_call_is_sent_with_is_reserved(limits):
+    # only an int limit was read, the first one found, and only an int n: such a call was reserved at 4,096 output
+    # tokens (or 10, or one choice) and sent as it came, so a provider that reads 50000.0 as 50,000 billed past the hold
+    body = json.dumps({"model": "gpt-5.4-mini", "messages": ASK, **limits}).encode()
+    refused = Budget(limit_usd=0.10).reserve(body)  # 50,000 output tokens at $4.50 per million: $0.225
+    assert isinstance(refused, str) and "50,000 output tokens at most" in refused, refused
+    # a limit no API accepts is refused there (nothing billed): it reserves the default, as a call without one
+    for unusable in (0, -5, "lots", None, float("nan"), [100]):
+        data = {"model": "gpt-5.4-mini", "max_tokens": unusable}
+        assert worst_case(data, 10)[2] == DEFAULT_MAX_OUTPUT
 
 
 def test_1_a_base64_photo_is_reserved_by_its_pixels_not_its_bytes():
