@@ -17,7 +17,9 @@ import os
 import re
 import sqlite3
 import tempfile
+import time
 from collections.abc import MutableMapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -328,16 +330,25 @@ def _provenance(settings: Settings) -> dict[str, Any]:
     }
 
 
+CELLS_KEPT_DAYS = 7  # a kernel's file of what its cells replayed, untouched this long, is an ended kernel's
+
+
 def _cells_file(cassette: Path) -> Path | None:
     """Where replay keeps which recordings each cell played, named by this kernel's connection file: a kernel
-    restart keeps it (Jupyter restarts a kernel under the same id), a new kernel gets a new one. None outside one."""
+    restart keeps it (Jupyter restarts a kernel under the same id), a new kernel gets a new one. None outside one.
+    Ended kernels' files are removed after CELLS_KEPT_DAYS (the temp folder of Windows is never emptied)."""
     try:
         from ipykernel.connect import get_connection_file
 
         kernel = Path(get_connection_file()).stem
     except (ImportError, RuntimeError):
         return None
-    return Path(tempfile.gettempdir()) / "lessonlib-replay" / f"{kernel}-{Path(cassette).stem}.json"
+    folder = Path(tempfile.gettempdir()) / "lessonlib-replay"
+    for old in folder.glob("*.json"):
+        with suppress(OSError):  # another kernel's, removed meanwhile
+            if time.time() - old.stat().st_mtime > CELLS_KEPT_DAYS * 86400:
+                old.unlink()
+    return folder / f"{kernel}-{Path(cassette).stem}.json"
 
 
 def _follow_cells(server: ReplayServer) -> None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+import time
+from pathlib import Path
 
 import nbformat
 import yaml
@@ -184,3 +187,22 @@ def test_a_kernel_restart_in_jupyter_keeps_what_each_cell_replayed(tmp_path):
     finally:
         km.shutdown_kernel(now=True)
     assert answers == [["first", "second", "third"], ["second", "third"]], answers
+
+
+def test_the_files_of_kernels_that_ended_are_removed(tmp_path, monkeypatch):
+    # each kernel leaves a file of what its cells replayed in the temp folder; Windows never empties that folder
+    import ipykernel.connect
+
+    from lessonlib import config
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(ipykernel.connect, "get_connection_file", lambda: "/run/jupyter/kernel-new.json")
+    folder = tmp_path / "lessonlib-replay"
+    folder.mkdir()
+    ended, running = folder / "kernel-old-04_streaming.json", folder / "kernel-busy-04_streaming.json"
+    for path in (ended, running):
+        path.write_text("{}")
+    week_ago = time.time() - 8 * 86400
+    os.utime(ended, (week_ago, week_ago))
+    assert config._cells_file(Path("cassettes/04_streaming.yaml")) == folder / "kernel-new-04_streaming.json"
+    assert not ended.exists() and running.exists()
