@@ -8,6 +8,7 @@ notebook: replay mode whatever .env says, instant pacing (except cassettes marke
 import copy
 import os
 import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tools"))  # as tests/test_record_all.py does
+from store_outputs import send_cell_ids  # noqa: E402 - the cell ids JupyterLab sends, as `make record` sends them
 
 os.environ["LESSON_MODE"] = "replay"
 os.environ.setdefault("LESSON_REPLAY_SPEED", "0")
@@ -94,8 +97,8 @@ def pytest_runtest_call(item):
     kernel = getattr(getattr(item, "parent", None), "kernel", None)
     if cell is None or kernel is None or not hasattr(kernel, "kc"):
         return (yield)
-    _send_cell_ids(kernel.kc.session)
-    kernel.kc.session.lesson_cell_id = cell.get("id")
+    send_cell_ids(kernel.kc.session)
+    kernel.kc.session.cell_id = cell.get("id")
     stored = copy.deepcopy(cell.outputs) if RUN_TWICE else None
     result = yield
     if RUN_TWICE and not item.options.get("skip"):
@@ -107,22 +110,6 @@ def pytest_runtest_call(item):
                         + str(exc.args[0] if exc.args else ""), *exc.args[1:])
             raise
     return result
-
-
-def _send_cell_ids(session):
-    """Make this kernel client's execute requests carry ``metadata.cellId``, as JupyterLab's do."""
-    if hasattr(session, "lesson_cell_id"):
-        return  # done for this kernel client already
-    send = session.msg
-
-    def msg(msg_type, content=None, *args, **kwargs):
-        out = send(msg_type, content, *args, **kwargs)
-        if msg_type == "execute_request" and session.lesson_cell_id:
-            out["metadata"]["cellId"] = session.lesson_cell_id
-        return out
-
-    session.msg = msg
-    session.lesson_cell_id = None
 
 
 # pytest-xdist runs one file at a time per worker, in this order (pyproject: --no-loadscope-reorder, else xdist
@@ -165,8 +152,6 @@ class UsageAcrossWorkers:
             self.cells.setdefault(path + ".ipynb", set()).add(report.nodeid)
 
     def problems(self) -> list[str]:
-        import sys
-
         sys.path.insert(0, str(ROOT / "tests"))
         from test_usage import _code_cells, _reports, usage_problems
 

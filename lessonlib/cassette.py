@@ -74,6 +74,7 @@ def _check_interaction(item: Any) -> None:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most
 
     need(isinstance(item, dict), "", "is not a mapping with request: and response:")
+    need(isinstance(item.get("cell", ""), str), "cell", "that is not a notebook cell's id (text)")
     req, resp = has(item, "request", "request"), has(item, "response", "response")
     need(isinstance(req, dict), "request", "that is not a mapping")
     need(isinstance(resp, dict), "response", "that is not a mapping")
@@ -177,6 +178,11 @@ class Interaction:
     @property
     def response(self) -> dict[str, Any]:
         return self.raw["response"]
+
+    @property
+    def cell(self) -> str | None:
+        """The id of the notebook cell that made it (replay gives a cell its own recordings, run in any order)."""
+        return self.raw.get("cell")
 
     @cached_property
     def _bytes(self) -> bytes:
@@ -299,8 +305,9 @@ class Cassette:
 
     def add(self, *, method: str, uri: str, request_headers: dict[str, str], request_body: bytes, status: int,
             reason: str, response_headers: list[tuple[str, str]], response_body: bytes,
-            event_times: list[float] | None, latency: float, secrets: tuple[str, ...] = ()) -> Interaction:
-        """Append one live interaction, scrubbed, with bodies stored readably."""
+            event_times: list[float] | None, latency: float, secrets: tuple[str, ...] = (),
+            cell: str | None = None) -> Interaction:
+        """Append one live interaction, scrubbed, with bodies stored readably; ``cell``: the notebook cell's id."""
         body_text = scrub_text(request_body.decode("utf-8", "replace"), secrets)
         parsed = canonical_body(body_text)
         stored = json.dumps(parsed, indent=2, ensure_ascii=False) if isinstance(parsed, (dict, list)) else body_text
@@ -315,7 +322,8 @@ class Cassette:
                                     "latency": round(latency, 3)}
         if event_times is not None:
             response["event_times"] = [round(t, 3) for t in event_times]
-        raw = {"request": request, "response": response}
+        raw = {"cell": cell} if cell else {}
+        raw |= {"request": request, "response": response}
         item = Interaction(len(self.interactions), method, match_path(request["uri"]), parsed, raw)
         self.interactions.append(item)
         return item

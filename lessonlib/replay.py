@@ -152,8 +152,8 @@ class ReplayServer:
         return self.base_url("anthropic")
 
     def begin_cell(self, cell_id: str | None) -> None:
-        """A notebook cell starts (IPython's pre_run_cell event). When it ran before, its requests get
-        the recordings its first run got, in the same order, and the later cells' recordings stay unplayed."""
+        """A notebook cell starts (IPython's pre_run_cell event). Its requests get the recordings that name it
+        (``cell:``), in any order the cells run; when it ran before, those its first run got, in the same order."""
         with self._lock:
             self._cell = cell_id
             self._rerun = {key: list(indexes) for key, indexes in self._cells[cell_id].items()} if cell_id else {}
@@ -229,7 +229,8 @@ class ReplayServer:
                 if self.mode == "replay":  # before answering: a kernel may exit right after the reply
                     self.hooks.report_usage(self)
                 elif self.mode == "record":  # an authored fault (429, timeout...) is kept in the new recording
-                    self.recording.interactions.append(replace(item, index=len(self.recording.interactions)))
+                    raw = ({"cell": self._cell} if self._cell else {}) | item.raw  # the cell it was played to
+                    self.recording.interactions.append(replace(item, index=len(self.recording.interactions), raw=raw))
                     self.recording.save(self.partial_path)
             return "replay", item
         if self.mode == "replay":
@@ -271,10 +272,19 @@ class ReplayServer:
                 newest = self._newest.get(key, -1)  # ...unless it never saw the state another cell saw since
                 if method == "GET" and max(self._cells[self._cell][key]) < newest:  # (10's results, batch not ended)
                     n = newest
-            else:
+            elif mine := [j for j, item in enumerate(group) if self._cell and item.cell == self._cell]:
+                # a cell that recordings name (by its id) gets those, in order, whatever order the cells run in
+                played = self._cells[self._cell][key]
+                n = next((j for j in mine if j not in played), None if self.mode != "replay" else mine[-1])
+                if n is None:
+                    return None  # its authored faults used up: the rest goes to the provider
+                played.append(n)
+                self._served[key] = max(self._served[key], n + 1)
+                self._save_cells()
+            else:  # a cell no recording names (no ids sent, a cell of the learner's): the next unplayed
                 n = self._served[key]
-                if self.mode != "replay" and n >= len(group):
-                    return None  # authored faults used up: the rest goes to the provider
+                if self.mode != "replay" and (n >= len(group) or self._cell and any(i.cell for i in group)):
+                    return None  # authored faults used up, or kept for their cells: this goes to the provider
                 self._served[key] = n + 1
                 if self._cell:
                     self._cells[self._cell][key].append(n)
@@ -320,7 +330,7 @@ class ReplayServer:
         if self.mode != "record" or recorded is None:
             return
         with self._lock:
-            item = self.recording.add(request_body=body, response_body=data, **recorded)
+            item = self.recording.add(request_body=body, response_body=data, cell=self._cell, **recorded)
             self.recording.provenance.setdefault("recorded_at", datetime.now(UTC).isoformat(timespec="seconds"))
             self.recording.save(self.partial_path)
         if recorded["status"] >= 500:  # a replay would play this error back: say so while it can still be re-run

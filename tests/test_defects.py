@@ -830,6 +830,7 @@ def test_6_server_refuses_a_non_finite_speed(tmp_path):
     (lambda i: i["response"].update(headers={"x-evil": ["a\r\nset-cookie: x=1"]}), "response.headers.x-evil"),
     (lambda i: i["request"].update(body={"model": "gpt-6-luna"}), "request.body"),  # once a raw TypeError
     (lambda i: i["response"].update(fault="no"), "response.fault"),  # "no" would have counted as a fault
+    (lambda i: i.update(cell=7), "cell"),  # a cell id is text; a number would never match the cell's
     # text that an HTTP status line or header cannot carry: the server thread raised, the SDK said "Connection
     # error" (a non-Latin-1 character), or a line break wrote a header of the cassette's choosing
     (lambda i: i["response"]["status"].update(message="Too Many Requests \u2014 wait"), "response.status.message"),

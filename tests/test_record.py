@@ -185,16 +185,19 @@ def test_the_note_on_a_recorded_5xx_does_not_say_a_restart_drops_it(tmp_path, ca
     assert Cassette.load(tmp_path / "rec.yaml").interactions[0].response["status"]["code"] == 500
 
 
+AUTHORED_429 = json.dumps({
+    "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions",
+                "body": json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]})},
+    "response": {"status": {"code": 429, "message": "Too Many Requests"}, "fault": True,
+                 "headers": {"content-type": ["application/json"], "retry-after": ["0.05"]},
+                 "body": {"string": json.dumps({"error": {"message": "slow down", "type": "requests",
+                                                           "param": None, "code": "rate_limit_exceeded"}})}},
+})
+
+
 def test_authored_faults_survive_a_re_recording(tmp_path, upstream):
     path = tmp_path / "faults.yaml"
-    fault = {
-        "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions",
-                    "body": json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]})},
-        "response": {"status": {"code": 429, "message": "Too Many Requests"}, "fault": True,
-                     "headers": {"content-type": ["application/json"], "retry-after": ["0.05"]},
-                     "body": {"string": json.dumps({"error": {"message": "slow down", "type": "requests",
-                                                               "param": None, "code": "rate_limit_exceeded"}})}},
-    }
+    fault = yaml.safe_load(AUTHORED_429)
     path.write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": [fault]}))
     srv = ReplayServer(path, mode="record", upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
     try:
@@ -206,6 +209,28 @@ def test_authored_faults_survive_a_re_recording(tmp_path, upstream):
     srv.finish()
     statuses = [i.raw["response"]["status"]["code"] for i in Cassette.load(path).interactions]
     assert statuses == [429, 200]
+
+
+def test_a_recording_names_its_cell_and_an_authored_fault_stays_with_its_cell(tmp_path, upstream):
+    # record mode wrote no cell ids, so replay could not give a cell its own recordings in any order; and an authored
+    # fault named for one cell must not be played to another cell that sends the same request
+    path = tmp_path / "faults.yaml"
+    fault = {"cell": "retry-demo", **yaml.safe_load(AUTHORED_429)}
+    path.write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": [fault]}))
+    srv = ReplayServer(path, mode="record", upstreams={"openai": upstream + "/v1", "anthropic": upstream}).start()
+    try:
+        oc = openai.OpenAI(base_url=srv.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+        for cell in ("before", "retry-demo"):
+            srv.begin_cell(cell)
+            try:
+                oc.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "hi"}])
+            except openai.RateLimitError:
+                assert cell == "retry-demo"
+    finally:
+        srv.stop()
+    srv.finish()
+    recorded = [(i.cell, i.raw["response"]["status"]["code"]) for i in Cassette.load(path).interactions]
+    assert recorded == [("before", 200), ("retry-demo", 429)]
 
 
 RECORD_SCRIPT = textwrap.dedent(

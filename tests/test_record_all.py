@@ -164,6 +164,8 @@ def test_one_failure_never_stops_the_others_and_leaves_its_files_untouched(cours
     assert [i["response"]["status"]["code"] for i in data["interactions"]] == [429, 200, 200]
     assert data["interactions"][0]["response"]["fault"] is True
     nb = nbformat.read(notebooks / "98_ok.ipynb", as_version=4)
+    # each names the cell that made it (the fault: the cell it was played to), so replay gives every cell its own
+    assert [i.get("cell") for i in data["interactions"]] == [nb.cells[2].id, nb.cells[2].id, nb.cells[4].id]
     outs = _outputs(nb)
     # what a clean checkout prints: no key, no model setting (the recorder's and the .env's stayed out) ...
     assert outs[0] == "OPENAI_API_KEY: not set\nLESSON_OPENAI_MODEL: None\n"

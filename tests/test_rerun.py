@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -108,13 +109,32 @@ def test_a_re_run_of_the_set_up_cell_keeps_what_each_cell_got(monkeypatch, tmp_p
         _stop_active()
 
 
-def _ask(server, cell_id: str | None) -> str:
+def _ask(server, cell_id: str | None, begin: bool = True) -> str:
     from openai import OpenAI
 
-    server.begin_cell(cell_id)
+    if begin:
+        server.begin_cell(cell_id)
     answer = OpenAI(base_url=server.openai_base_url, api_key="x", max_retries=0).chat.completions.create(
         model="gpt-5.4-mini", messages=[{"role": "user", "content": "same"}])
     return answer.choices[0].message.content
+
+
+def test_a_cell_the_recordings_name_gets_its_own_in_any_order(tmp_path):
+    # identical requests were answered in recorded order: a learner who skipped a cell (09's 429 demo, 04's first
+    # stream) got the recording meant for the skipped cell, and the skipped one then got the next cell's
+    from lessonlib.replay import ReplayServer
+
+    cassette = tmp_path / "zz.yaml"
+    recordings = [{"cell": cell, **_answer(text)} for cell, text in (("a", "a1"), ("b", "b1"), ("a", "a2"))]
+    cassette.write_text(yaml.safe_dump({"provenance": {"kind": "authored"}, "interactions": recordings}))
+    server = ReplayServer(cassette, speed=0).start()
+    try:
+        again = partial(_ask, server, None, begin=False)  # one more call in the same cell
+        assert [_ask(server, "b"), _ask(server, "a"), again(), again()] == ["b1", "a1", "a2", "a2"]
+        assert [_ask(server, "b"), _ask(server, "a"), again()] == ["b1", "a1", "a2"]  # re-runs, as before
+        assert _ask(server, "mine") == "a2"  # a cell no recording names: the next unplayed (here the last repeats)
+    finally:
+        server.stop()
 
 
 def test_after_a_restart_a_cell_that_ran_before_gets_its_own_recordings(tmp_path):
@@ -147,6 +167,45 @@ def test_after_a_restart_a_cell_that_ran_before_gets_its_own_recordings(tmp_path
         other.stop()
 
 
+def _run(kc, code: str, cell_id: str) -> str:
+    """Run ``code`` as JupyterLab runs a cell (its id in the request's metadata); what it printed."""
+    msg = kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                             "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+    msg["metadata"]["cellId"] = cell_id
+    kc.shell_channel.send(msg)
+    out = ""
+    while True:
+        reply = kc.get_iopub_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+            continue
+        if reply["msg_type"] in ("stream", "error"):
+            out += reply["content"].get("text") or reply["content"].get("evalue", "")
+        if reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle":
+            return out.strip()
+
+
+def test_a_learner_who_jumps_ahead_gets_that_cell_s_own_answer(tmp_path):
+    # 04's raw-HTTP cell sends what its first streaming cell sends: run right after the set-up cell (a learner who
+    # jumps to that section), it streamed the first cell's recording (another poem, other ids) and not its own
+    from jupyter_client.manager import KernelManager
+
+    cells = {c.id: c for c in nbformat.read(ROOT / "notebooks" / "04_streaming.ipynb", as_version=4).cells}
+    set_up, raw_http = cells["0a83fdb0"], cells["e953ab74"]
+    assert "httpx2.stream(" in raw_http.source and 'setup("04_streaming")' in set_up.source
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(ROOT / "notebooks"), env={**os.environ, "LESSON_MODE": "replay", "PYTHON_DOTENV_DISABLED": "1",
+                                                     "LESSON_USAGE_DIR": str(tmp_path / "usage")})
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        assert _run(kc, set_up.source, set_up.id).startswith("replay mode")
+        assert _run(kc, raw_http.source, raw_http.id) == "".join(o.text for o in raw_http.outputs).strip()
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+
+
 def test_a_kernel_restart_in_jupyter_keeps_what_each_cell_replayed(tmp_path):
     # the whole path: setup() names the file by the kernel's connection file, which Jupyter keeps across a restart
     from jupyter_client.manager import KernelManager
@@ -154,21 +213,6 @@ def test_a_kernel_restart_in_jupyter_keeps_what_each_cell_replayed(tmp_path):
     (tmp_path / "zz_restart.yaml").write_text(yaml.safe_dump(
         {"provenance": {"kind": "authored"}, "interactions": [_answer(t) for t in ("first", "second", "third")]}))
     set_up = "import lessonlib\ncourse = lessonlib.setup('zz_restart', env_file='/nonexistent/.env', quiet=True)"
-
-    def run(kc, code: str, cell_id: str) -> str:  # as JupyterLab sends a cell: its id in the request's metadata
-        msg = kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
-                                                 "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
-        msg["metadata"]["cellId"] = cell_id
-        kc.shell_channel.send(msg)
-        out = ""
-        while True:
-            reply = kc.get_iopub_msg(timeout=60)
-            if reply["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
-                continue
-            if reply["msg_type"] in ("stream", "error"):
-                out += reply["content"].get("text") or reply["content"].get("evalue", "")
-            if reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle":
-                return out.strip()
 
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(tmp_path), env={**os.environ, "LESSON_CASSETTE_DIR": str(tmp_path),
@@ -181,8 +225,8 @@ def test_a_kernel_restart_in_jupyter_keeps_what_each_cell_replayed(tmp_path):
             kc = km.client()
             kc.start_channels()
             kc.wait_for_ready(timeout=60)
-            assert run(kc, set_up, "set-up") == ""
-            answers.append([run(kc, ASK, cell) for cell in ("a", "b", "c") if not restarted or cell != "a"])
+            assert _run(kc, set_up, "set-up") == ""
+            answers.append([_run(kc, ASK, cell) for cell in ("a", "b", "c") if not restarted or cell != "a"])
             kc.stop_channels()
     finally:
         km.shutdown_kernel(now=True)
@@ -206,3 +250,15 @@ def test_the_files_of_kernels_that_ended_are_removed(tmp_path, monkeypatch):
     os.utime(ended, (week_ago, week_ago))
     assert config._cells_file(Path("cassettes/04_streaming.yaml")) == folder / "kernel-new-04_streaming.json"
     assert not ended.exists() and running.exists()
+
+
+def test_every_shipped_recording_names_a_code_cell_of_its_notebook():
+    # replay gives a cell the recordings that name it; one naming no cell of its notebook falls back to recorded order
+    from lessonlib.cassette import Cassette
+
+    for cassette in sorted((ROOT / "notebooks" / "cassettes").glob("*.yaml")):
+        nb = nbformat.read(ROOT / "notebooks" / f"{cassette.stem}.ipynb", as_version=4)
+        code = {c.id for c in nb.cells if c.cell_type == "code"}
+        stray = [i.index for i in Cassette.load(cassette).interactions if i.cell not in code]
+        assert not stray, (f"{cassette.name}: interactions {stray} name no code cell of {cassette.stem}.ipynb; run "
+                           f"tools/tag_cells.py {cassette.stem}, then tools/render_cassettes.py")

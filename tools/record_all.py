@@ -41,7 +41,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
-from store_outputs import DROPPED, TEST_ENV, tidy_outputs  # noqa: E402 - test env and stored outputs, once
+from store_outputs import DROPPED, TEST_ENV, send_cell_ids, tidy_outputs  # noqa: E402 - test env and stored outputs, once
 
 from lessonlib.cassette import Cassette, CassetteError  # noqa: E402
 
@@ -98,9 +98,14 @@ def execute(path: Path, env: dict[str, str], *, skip_replay_only: bool,
         original, nb.cells = [i for i, _ in kept], [c for _, c in kept]
     current: list[int] = []
     limit = timeout or int(env.get("LESSON_RECORD_CELL_TIMEOUT") or 600)
+
+    def started(cell: nbformat.NotebookNode, cell_index: int) -> None:
+        current.append(cell_index)
+        send_cell_ids(client.kc.session)  # as JupyterLab does: record mode writes each recording's cell id
+        client.kc.session.cell_id = cell.get("id")
+
     client = NotebookClient(nb, timeout=limit, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}},
-                            on_cell_start=lambda cell, cell_index: current.append(cell_index))
+                            resources={"metadata": {"path": str(path.parent)}}, on_cell_start=started)
 
     def failure(error: str) -> Failure:
         if not current:

@@ -13,7 +13,8 @@ A spec (tools/specs/NN_name.yaml) looks like::
     notebook: 04_streaming
     pacing: required            # optional: replay timing even when LESSON_REPLAY_SPEED=0
     interactions:
-      - provider: openai        # or anthropic
+      - cell: 4dfc5abf          # the id of the notebook cell that makes this call (tools/tag_cells.py writes it)
+        provider: openai        # or anthropic
         request: {...}          # the JSON body the notebook's SDK call sends, exactly
         reply:
           text: "..."           # the assistant's text (markdown welcome)
@@ -484,7 +485,7 @@ class Renderer:
             from anthropic._constants import ANTHROPIC_API_VERSION  # what the pinned SDK sends
 
             req["headers"]["anthropic-version"] = [ANTHROPIC_API_VERSION]
-        return {"request": req, "response": response}
+        return ({"cell": spec["cell"]} if spec.get("cell") else {}) | {"request": req, "response": response}
 
 
 def render_spec(spec_path: Path, out_dir: Path = OUT) -> Path:

@@ -47,6 +47,24 @@ def tidy_outputs(nb: nbformat.NotebookNode) -> None:
             cell.outputs = merged
 
 
+def send_cell_ids(session: object) -> None:
+    """Make a kernel client's execute requests carry ``session.cell_id`` as ``metadata.cellId``, as JupyterLab's
+    do: lessonlib's replay server follows it (and record mode writes it into the recording). Used by
+    tools/record_all.py and conftest.py; this tool itself runs in recorded order, without ids."""
+    if hasattr(session, "cell_id"):
+        return  # done for this session already
+    send = session.msg
+
+    def msg(msg_type: str, content: dict | None = None, *args: object, **kwargs: object) -> dict:
+        out = send(msg_type, content, *args, **kwargs)
+        if msg_type == "execute_request" and session.cell_id:
+            out["metadata"]["cellId"] = session.cell_id
+        return out
+
+    session.msg = msg
+    session.cell_id = None
+
+
 def store(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
