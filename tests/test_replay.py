@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 from render_cassettes import render_spec  # noqa: E402
+from tag_cells import with_cells  # noqa: E402
 
 from lessonlib.cassette import Cassette, CassetteError  # noqa: E402
 from lessonlib.replay import ReplayServer  # noqa: E402
@@ -338,3 +339,17 @@ def test_finish_outside_record_mode_saves_nothing(server, cassette_path):
     before = cassette_path.read_bytes()
     oai(server).chat.completions.create(**PLAIN_OPENAI)
     assert server.finish() is None and cassette_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("indent", ["", "  "])
+def test_tag_cells_writes_each_interaction_s_cell_and_nothing_else(indent):
+    spec = (f"notebook: x\ninteractions:\n{indent}# 0 - a comment that stays\n{indent}- provider: openai\n"
+            f"{indent}  request: {{a: 1}}\n{indent}- cell: old\n{indent}  provider: anthropic\n"
+            f"{indent}  request: {{b: 2}}\n")
+    tagged = with_cells(spec, {0: "c1", 1: "c2"})
+    assert [i.get("cell") for i in yaml.safe_load(tagged)["interactions"]] == ["c1", "c2"]
+    assert "# 0 - a comment that stays" in tagged and tagged.count("\n") == spec.count("\n") + 1
+    assert with_cells(tagged, {0: "c1", 1: "c2"}) == tagged  # a second run changes nothing
+    untagged = yaml.safe_load(with_cells(tagged, {0: "c1"}))["interactions"]  # interaction 1 no longer played
+    assert untagged == [{"cell": "c1", "provider": "openai", "request": {"a": 1}},
+                        {"provider": "anthropic", "request": {"b": 2}}]

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import yaml
 from nbclient import NotebookClient
 from store_outputs import DROPPED, NOTEBOOKS, TEST_ENV
 
@@ -43,24 +44,36 @@ def cells_of(name: str) -> dict[int, str]:
     return owner
 
 
-def tag(name: str) -> None:
-    path = SPECS / f"{name}.yaml"
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+def with_cells(text: str, owner: dict[int, str]) -> str:
+    """A spec's text with ``cell: <id>`` first in interaction n for each n in ``owner`` (an earlier id replaced;
+    an interaction no cell played loses its id). Only those lines change, so comments and layout stay."""
+    lines = text.splitlines(keepends=True)
     start = next(n for n, line in enumerate(lines) if line.startswith("interactions:"))
     indent = re.match(r"( *)- ", next(line for line in lines[start + 1:] if line.lstrip().startswith("- ")))[1]
-    owner, index = cells_of(name), 0
+    index = 0
     for n in range(start + 1, len(lines)):
         if not lines[n].startswith(f"{indent}- "):
             continue
         rest = re.sub(r"^cell: \S+\n?", "", lines[n][len(indent) + 2:])  # an earlier run's id goes
+        if not rest.strip():  # the id had a line of its own: the item goes on with the next line
+            lines[n + 1] = lines[n + 1][len(indent) + 2:] if n + 1 < len(lines) else ""
+            rest, lines[n + 1] = lines[n + 1], ""
         if index in owner:
-            rest = f"cell: {owner[index]}\n{indent}  {rest}" if rest.strip() else f"cell: {owner[index]}\n"
+            rest = f"cell: {owner[index]}\n{indent}  {rest}"
         lines[n] = f"{indent}- {rest}"
         index += 1
-    path.write_text("".join(lines), encoding="utf-8")
-    unplayed = sorted(set(range(index)) - set(owner))
-    print(f"{path.name}: {len(owner)} of {index} interactions tagged" + (f"; never played: {unplayed}" if unplayed
-                                                                          else ""))
+    return "".join(lines)
+
+
+def tag(name: str) -> None:
+    path = SPECS / f"{name}.yaml"
+    owner = cells_of(name)
+    text = with_cells(path.read_text(encoding="utf-8"), owner)
+    path.write_text(text, encoding="utf-8")
+    count = len(yaml.safe_load(text)["interactions"])
+    unplayed = sorted(set(range(count)) - set(owner))
+    print(f"{path.name}: {len(owner)} of {count} interactions tagged"
+          + (f"; never played: {unplayed}" if unplayed else ""))
 
 
 def main(names: list[str]) -> int:
