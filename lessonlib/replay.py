@@ -89,6 +89,9 @@ class ReplayServer:
             if mode == "replay" or item.response.get("fault"):  # record mode replays only authored faults
                 self._groups[item.key].append(item)
         self._served: dict[RequestKey, int] = defaultdict(int)  # next unplayed recording, per request
+        # the cells the cassette names: an id it does not know (a new cell, a front end with ids of its own) gets
+        # the recordings in recorded order
+        self._named = {item.cell for item in self.cassette.interactions if item.cell}
         # Cell re-runs (see begin_cell): which recordings each notebook cell played, per request, in order.
         self._cells: dict[str, dict[RequestKey, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._cell: str | None = None
@@ -229,8 +232,9 @@ class ReplayServer:
                 if self.mode == "replay":  # before answering: a kernel may exit right after the reply
                     self.hooks.report_usage(self)
                 elif self.mode == "record":  # an authored fault (429, timeout...) is kept in the new recording
-                    raw = ({"cell": self._cell} if self._cell else {}) | item.raw  # the cell it was played to
-                    self.recording.interactions.append(replace(item, index=len(self.recording.interactions), raw=raw))
+                    raw = {"cell": self._cell, **item.raw} | {"cell": self._cell} if self._cell else item.raw
+                    self.recording.interactions.append(  # named for the cell it was played to
+                        replace(item, index=len(self.recording.interactions), raw=raw))
                     self.recording.save(self.partial_path)
             return "replay", item
         if self.mode == "replay":
@@ -283,8 +287,8 @@ class ReplayServer:
                 self._save_cells()
             else:  # a cell no recording names (no ids sent, a cell of the learner's): the next unplayed
                 n = self._served[key]
-                if self.mode != "replay" and (n >= len(group) or self._cell and any(i.cell for i in group)):
-                    return None  # authored faults used up, or kept for their cells: this goes to the provider
+                if self.mode != "replay" and (n >= len(group) or self._cell in self._named):
+                    return None  # authored faults used up, or kept for the cells they name: to the provider
                 self._served[key] = n + 1
                 if self._cell:
                     self._cells[self._cell][key].append(n)
