@@ -179,8 +179,10 @@ class Budget:
                 f"not sent. Lower max_tokens / max_completion_tokens, or raise LESSON_BUDGET_USD in .env{start_again} "
                 "and restart the kernel, or switch to LESSON_MODE=replay.")
 
-    def settle(self, hold: float | None, request_body: bytes, response_body: bytes, provider: Provider) -> float:
-        """Replace a call's reservation by its cost (from its usage, else estimated from its text)."""
+    def settle(self, hold: float | None, request_body: bytes, response_body: bytes, provider: Provider,
+               billed: bool = True) -> float:
+        """Replace a call's reservation by its cost (from its usage, else estimated from its text). ``billed``: the
+        provider's own API answered; a local server's model without a price leaves no gap (it bills nothing)."""
         model, usage, text = provider.usage(response_body)
         estimate = False
         if not usage:
@@ -193,7 +195,7 @@ class Budget:
         # a Message Batch just created (not one looked up: nothing was reserved): billed later, its worst case now
         batch = bool(hold) and not usage and _json(response_body).get("type") == "message_batch"
         cost = (hold or 0.0) if batch else cost_usd(model, usage) if model and usage else None
-        if cost is None and (usage or batch):
+        if cost is None and (usage or batch) and billed:
             self.unpriced.add(str(model))
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")

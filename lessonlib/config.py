@@ -451,8 +451,9 @@ def setup(name: str, *, env_file: str | os.PathLike[str] | None = None, quiet: b
         print(course.banner)
         for p, problem in key_problems.items():
             print(f"note: {PROVIDERS[p].title} calls will fail until this is fixed: {problem}")
-        if budget is not None:  # a cap cannot count what the price table does not know
-            for warning in filter(None, map(check_model_is_priced, settings.models.values())):
+        if budget is not None:  # a cap cannot count what the price table does not know (a local server bills nothing)
+            for warning in filter(None, (check_model_is_priced(m) for p, m in settings.models.items()
+                                         if not settings.local(p))):
                 print(f"warning: {warning}")
     _ACTIVE["course"] = course  # the exercise checks that call a model use its models
     return course

@@ -330,7 +330,8 @@ class ReplayServer:
                   recorded: dict[str, Any] | None) -> None:
         """A forwarded call ended: settle its reservation and (record mode, complete answers only) record it."""
         if self.budget is not None:
-            self.budget.settle(hold, body, data, PROVIDERS[provider])
+            p = PROVIDERS[provider]
+            self.budget.settle(hold, body, data, p, billed=p.is_own_api(self.upstreams[provider]))
         if self.mode != "record" or recorded is None:
             return
         with self._lock:

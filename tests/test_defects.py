@@ -549,12 +549,15 @@ def test_1_a_model_without_a_price_is_refused_unless_a_local_server_answers(tmp_
                 client.chat.completions.create(model=model, max_completion_tokens=10, messages=ASK)
             assert refused.value.status_code == 402 and "gpt-5.4-mini" in refused.value.message
             assert_no_key(refused.value.message)
+        Upstream.reply = staticmethod(lambda h, body: h.send_json(chat(model=body["model"])))
         client = openai.OpenAI(base_url=local.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
         client.chat.completions.create(model="llama3.2", max_completion_tokens=10, messages=ASK)
     finally:
         billed.stop()
         local.stop()
     assert len(Upstream.seen) == 1 and budget.reserved_usd == 0
+    # a local model bills nothing: spent() told the learner to add llama3.2 to the price table
+    assert budget.spent_usd == 0 and "not priced" not in budget.summary(), budget.summary()
 
 
 def test_1_a_request_that_names_no_model_is_refused_under_a_cap(tmp_path):
