@@ -232,9 +232,10 @@ class ReplayServer:
                 if self.mode == "replay":  # before answering: a kernel may exit right after the reply
                     self.hooks.report_usage(self)
                 elif self.mode == "record":  # an authored fault (429, timeout...) is kept in the new recording
-                    raw = {"cell": self._cell, **item.raw} | {"cell": self._cell} if self._cell else item.raw
-                    self.recording.interactions.append(  # named for the cell it was played to
-                        replace(item, index=len(self.recording.interactions), raw=raw))
+                    raw = item.raw  # named for the cell it was played to (the id first, as Cassette.add writes it)
+                    if self._cell:
+                        raw = {"cell": self._cell} | {k: v for k, v in raw.items() if k != "cell"}
+                    self.recording.interactions.append(replace(item, index=len(self.recording.interactions), raw=raw))
                     self.recording.save(self.partial_path)
             return "replay", item
         if self.mode == "replay":
@@ -245,15 +246,18 @@ class ReplayServer:
             return "refuse", (404, message)
         if provider in self.key_problems:  # issue 13: said at the first call, naming the key
             return "refuse", (401, self.key_problems[provider])
-        billed = PROVIDERS[provider].is_own_api(self.upstreams[provider])  # a local server bills nothing
         counts = path.partition("?")[0].endswith(COUNTS)
-        hold = self.budget.reserve(body, billed) if self.budget is not None and not counts else None
+        hold = self.budget.reserve(body, self.billed(provider)) if self.budget is not None and not counts else None
         return ("refuse", (402, hold)) if isinstance(hold, str) else ("forward", hold)
+
+    def billed(self, provider: str) -> bool:
+        """Whether this provider's calls go to its own API, which bills them (a local server, Ollama..., does not)."""
+        return PROVIDERS[provider].is_own_api(self.upstreams[provider])
 
     def to_send(self, provider: str, path: str, body: bytes) -> bytes:
         """The body forwarded upstream: with a cap, a billed call without an output limit gets the one it was
         reserved for (the recording keeps the body the SDK sent, which is what a replay of the cell sends again)."""
-        if self.budget is None or not PROVIDERS[provider].is_own_api(self.upstreams[provider]):
+        if self.budget is None or not self.billed(provider):
             return body  # a local server (Ollama...) bills nothing, and may not know the field
         sent, field = with_output_limit(path, body)
         if field and not self._limit_said:
@@ -279,7 +283,7 @@ class ReplayServer:
             elif mine := [j for j, item in enumerate(group) if self._cell and item.cell == self._cell]:
                 # a cell that recordings name (by its id) gets those, in order, whatever order the cells run in
                 played = self._cells[self._cell][key]
-                n = next((j for j in mine if j not in played), None if self.mode != "replay" else mine[-1])
+                n = next((j for j in mine if j not in played), mine[-1] if self.mode == "replay" else None)
                 if n is None:
                     return None  # its authored faults used up: the rest goes to the provider
                 played.append(n)
@@ -330,8 +334,7 @@ class ReplayServer:
                   recorded: dict[str, Any] | None) -> None:
         """A forwarded call ended: settle its reservation and (record mode, complete answers only) record it."""
         if self.budget is not None:
-            p = PROVIDERS[provider]
-            self.budget.settle(hold, body, data, p, billed=p.is_own_api(self.upstreams[provider]))
+            self.budget.settle(hold, body, data, PROVIDERS[provider], billed=self.billed(provider))
         if self.mode != "record" or recorded is None:
             return
         with self._lock:

@@ -13,7 +13,7 @@ A spec (tools/specs/NN_name.yaml) looks like::
     notebook: 04_streaming
     pacing: required            # optional: replay timing even when LESSON_REPLAY_SPEED=0
     interactions:
-      - cell: 4dfc5abf          # the id of the notebook cell that makes this call (tools/tag_cells.py writes it)
+      - cell: 3dc1f18f          # the id of the notebook cell that makes this call (tools/tag_cells.py writes it)
         provider: openai        # or anthropic
         request: {...}          # the JSON body the notebook's SDK call sends, exactly
         reply:
